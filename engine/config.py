@@ -1,0 +1,218 @@
+"""Typed model, training and scoring configuration that round-trips to JSON.
+
+Every hyper-parameter of the method lives here, with the paper's value as the default. The JSON form
+is stored with every model version, so a checkpoint always says exactly how it was built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, TypeVar, get_args
+
+from engine.errors import ConfigError
+
+Variant = Literal["none", "se", "cbam"]
+BackboneName = Literal["alexnet", "mobilenet_v2", "efficientnet_lite0"]
+BackboneWeights = Literal["imagenet", "random"]
+AttentionPosition = Literal["pre_pool", "post_pool"]
+CollapseAction = Literal["stop", "warn"]
+DeviceChoice = Literal["auto", "cuda", "mps", "cpu"]
+
+VARIANTS: tuple[str, ...] = get_args(Variant)
+BACKBONES: tuple[str, ...] = get_args(BackboneName)
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Which feature extractor to use and where its pretrained weights come from."""
+
+    name: BackboneName = "alexnet"
+    weights: BackboneWeights = "imagenet"
+    # Explicit weights file; when unset the backbone's standard location is used (see README).
+    weights_path: str | None = None
+    # Try torchvision's download when the file is missing (never falls back to random weights).
+    download: bool = True
+
+    def __post_init__(self) -> None:
+        _choice("backbone.name", self.name, BACKBONES)
+        _choice("backbone.weights", self.weights, get_args(BackboneWeights))
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """The attention blocks of AttentDifferNet; every open question of the method is a switch."""
+
+    # AlexNet only: gate after the stage's ReLU (before the max-pool) or after the max-pool.
+    position: AttentionPosition = "pre_pool"
+    se_reduction: int = 2
+    cbam_reduction: int = 16
+    cbam_kernel: int = 7
+    cbam_residual: bool = True
+    # Train the attention blocks with the flow (convolutions stay frozen) or keep them at init.
+    train_attention: bool = False
+
+    def __post_init__(self) -> None:
+        _choice("attention.position", self.position, get_args(AttentionPosition))
+        _at_least("attention.se_reduction", self.se_reduction, 1)
+        _at_least("attention.cbam_reduction", self.cbam_reduction, 1)
+        if self.cbam_kernel < 1 or self.cbam_kernel % 2 == 0:
+            raise ConfigError("attention.cbam_kernel must be a positive odd number")
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """DifferNet's normalizing flow: GLOW couplings with random permutations."""
+
+    coupling_blocks: int = 8
+    subnet_hidden: int = 2048
+    subnet_layers: int = 3  # hidden Linear+ReLU layers before the output layer
+    clamp: float = 3.0
+
+    def __post_init__(self) -> None:
+        _at_least("flow.coupling_blocks", self.coupling_blocks, 1)
+        _at_least("flow.subnet_hidden", self.subnet_hidden, 1)
+        _at_least("flow.subnet_layers", self.subnet_layers, 1)
+        _at_least("flow.clamp", self.clamp, 1e-6)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture: backbone, attention variant, multi-scale input and flow."""
+
+    variant: Variant = "none"
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    image_size: int = 448
+    scales: int = 3  # full size, then /2, /4 of the normalised tensor (nearest)
+    # Permutation seeds are offset by this value (block k uses seed + k).
+    permutation_seed: int = 0
+
+    def __post_init__(self) -> None:
+        _choice("model.variant", self.variant, VARIANTS)
+        _at_least("model.image_size", self.image_size, 32)
+        _at_least("model.scales", self.scales, 1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The paper's schedule and augmentation, plus this engine's speed and safety settings."""
+
+    epochs: int = 192
+    batch_images: int = 24
+    views_per_image: int = 4
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.8, 0.8)
+    eps: float = 1e-4
+    weight_decay: float = 1e-5
+    color_jitter: float = 0.0  # 0 disables; otherwise brightness/contrast/saturation strength
+    seed: int = 0
+    # Fraction of the normal training images held out to calibrate the default threshold.
+    calibration_fraction: float = 0.1
+    calibration_min_images: int = 2
+    # Frozen extractors: compute features once for a bank of rotations and train the flow on it.
+    feature_cache: bool = True
+    cache_views_per_image: int = 32
+    # Guard against feature collapse when attention is trained.
+    collapse_variance_ratio: float = 0.05
+    collapse_action: CollapseAction = "stop"
+    device: DeviceChoice = "auto"
+    extractor_batch_size: int = 32
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_images", "views_per_image", "cache_views_per_image"):
+            _at_least(f"train.{name}", getattr(self, name), 1)
+        _at_least("train.extractor_batch_size", self.extractor_batch_size, 1)
+        if not 0.0 <= self.calibration_fraction < 1.0:
+            raise ConfigError("train.calibration_fraction must be in [0, 1)")
+        _choice("train.collapse_action", self.collapse_action, get_args(CollapseAction))
+        _choice("train.device", self.device, get_args(DeviceChoice))
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Test-time augmentation and batching used by scoring and calibration."""
+
+    test_views: int = 64
+    batch_size: int = 64  # views per forward pass
+    device: DeviceChoice = "auto"
+    # Default threshold quantile over the calibration normals (before any reviewer verdict).
+    threshold_quantile: float = 0.99
+
+    def __post_init__(self) -> None:
+        _at_least("score.test_views", self.test_views, 1)
+        _at_least("score.batch_size", self.batch_size, 1)
+        _choice("score.device", self.device, get_args(DeviceChoice))
+        if not 0.0 < self.threshold_quantile <= 1.0:
+            raise ConfigError("score.threshold_quantile must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Everything needed to rebuild, train and score a detector; stored with each model version."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready dictionary."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Stable JSON text (sorted keys)."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
+        """Rebuild from :meth:`to_dict` output; unknown keys are an error, missing ones default."""
+        return _build(cls, data, "config")
+
+    @classmethod
+    def from_json(cls, text: str) -> DetectorConfig:
+        """Rebuild from :meth:`to_json` output."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError("config JSON must be an object")
+        return cls.from_dict(data)
+
+    def replace(self, **sections: Any) -> DetectorConfig:
+        """Copy with whole sections replaced, e.g. ``cfg.replace(train=new_train)``."""
+        return dataclasses.replace(self, **sections)
+
+
+def _build(cls: type[_T], data: dict[str, Any], where: str) -> _T:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be an object, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown {where} keys: {', '.join(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
+
+
+def _at_least(name: str, value: float, low: float) -> None:
+    if value < low:
+        raise ConfigError(f"{name} must be at least {low}, got {value}")
