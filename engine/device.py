@@ -1,0 +1,39 @@
+"""Device choice (CUDA, then Apple MPS, then CPU) and mixed precision on GPUs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import torch
+
+from engine.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def select_device(choice: str = "auto") -> torch.device:
+    """Resolve ``auto``/``cuda``/``cuda:N``/``mps``/``cpu`` to an available device."""
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(choice)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {choice!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {choice!r} was asked for but MPS is not available; use 'auto' or 'cpu'")
+    return device
+
+
+@contextlib.contextmanager
+def autocast_for(device: torch.device) -> Iterator[None]:
+    """bfloat16 autocast on CUDA (the feature extractor only); a no-op elsewhere."""
+    if device.type == "cuda":
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            yield
+    else:
+        yield

@@ -1,0 +1,47 @@
+"""The dependency rules of the architecture, checked on the source of every package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FORBIDDEN = {
+    "engine": {"db", "worker", "dashboard", "streamlit", "celery", "sqlalchemy", "alembic", "redis"},
+    "db": {"engine", "worker", "dashboard", "torch", "torchvision", "celery", "streamlit"},
+    "dashboard": {"engine", "torch", "torchvision", "worker"},
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    """Top-level module names imported anywhere in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_imports_respect_dependency_rules(package: str) -> None:
+    sources = sorted((ROOT / package).rglob("*.py"))
+    if package != "dashboard":
+        assert sources, f"{package}/ has no Python files"
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_roots(path) & FORBIDDEN[package])
+        for path in sources
+        if imported_roots(path) & FORBIDDEN[package]
+    }
+    assert not offenders, f"{package} imports what it must not: {offenders}"
+
+
+def test_rule_checker_sees_nested_imports(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    import torch.nn\n    from sqlalchemy.orm import Session\n")
+    assert {"torch", "sqlalchemy"} <= imported_roots(sample)
