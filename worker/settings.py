@@ -1,0 +1,178 @@
+"""Worker runtime settings, read from ``ADN_*`` environment variables (and only here).
+
+Every value has a working default for the embedded mode (one machine, no servers): a SQLite
+database and a SQLite-backed broker inside the data directory. The team stack overrides the URLs
+with PostgreSQL and Redis (see ``docker-compose.yml`` and ``.env.example``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "ADN_"
+DEFAULT_DATA_DIR = "./data"
+DEFAULT_TASK_TIME_LIMIT_S = 6 * 3600
+DEFAULT_PROGRESS_INTERVAL_S = 2.0
+DEFAULT_STALE_JOB_AFTER_S = 120
+# Redis keeps a delivered message invisible this long after the hard limit before it redelivers it.
+VISIBILITY_MARGIN_S = 3600
+# The soft limit fires this long before the hard one (at most 10 % of the hard limit), so a task can
+# record why it stopped before it is killed.
+SOFT_LIMIT_GRACE_S = 60
+TEAM_BROKER_URL = "redis://redis:6379/0"
+
+_Getter = Callable[[str], str]
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class WorkerError(Exception):
+    """Base class of every error the worker package raises on purpose."""
+
+
+class SettingsError(WorkerError, ValueError):
+    """A worker setting is missing, malformed or inconsistent with another one."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Everything a worker process needs to know about its environment.
+
+    Empty URLs and zero soft-limit/visibility values mean "derive the default from the other
+    fields"; construct explicitly in tests, or use :meth:`from_env` at the edges.
+    """
+
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    database_url: str = ""
+    broker_url: str = ""
+    worker_device: str = "auto"
+    task_time_limit_s: int = DEFAULT_TASK_TIME_LIMIT_S
+    task_soft_time_limit_s: int = 0
+    visibility_timeout_s: int = 0
+    progress_interval_s: float = DEFAULT_PROGRESS_INTERVAL_S
+    stale_job_after_s: int = DEFAULT_STALE_JOB_AFTER_S
+
+    def __post_init__(self) -> None:
+        data_dir = Path(self.data_dir).expanduser().resolve()
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'studio.db'}")
+        if not self.broker_url:
+            object.__setattr__(self, "broker_url", f"sqla+sqlite:///{data_dir / 'broker.sqlite'}")
+        if self.task_time_limit_s <= 0:
+            raise SettingsError(
+                f"ADN_TASK_TIME_LIMIT_S must be a positive number of seconds, got "
+                f"{self.task_time_limit_s}"
+            )
+        if not self.task_soft_time_limit_s:
+            grace = min(SOFT_LIMIT_GRACE_S, max(1, self.task_time_limit_s // 10))
+            object.__setattr__(self, "task_soft_time_limit_s", self.task_time_limit_s - grace)
+        if not self.visibility_timeout_s:
+            object.__setattr__(
+                self, "visibility_timeout_s", self.task_time_limit_s + VISIBILITY_MARGIN_S
+            )
+        self._validate()
+
+    def _validate(self) -> None:
+        """Raise :class:`SettingsError` naming the variable to fix when values do not fit."""
+        if not _DEVICE_RE.match(self.worker_device):
+            raise SettingsError(
+                f"ADN_WORKER_DEVICE={self.worker_device!r} is not a device; use auto, cpu, mps, "
+                "cuda or cuda:N (one worker per GPU: give each worker its own cuda:N)"
+            )
+        if not 0 < self.task_soft_time_limit_s < self.task_time_limit_s:
+            raise SettingsError(
+                f"ADN_TASK_SOFT_TIME_LIMIT_S ({self.task_soft_time_limit_s}) must be positive and "
+                f"below ADN_TASK_TIME_LIMIT_S ({self.task_time_limit_s})"
+            )
+        if self.visibility_timeout_s <= self.task_time_limit_s:
+            raise SettingsError(
+                f"ADN_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s}) must be above "
+                f"ADN_TASK_TIME_LIMIT_S ({self.task_time_limit_s}); otherwise Redis hands a job "
+                "that is still running to a second worker. Raise it (e.g. to the limit plus one "
+                "hour) or leave it unset to derive it."
+            )
+        if self.progress_interval_s <= 0:
+            raise SettingsError(
+                f"ADN_PROGRESS_INTERVAL_S must be positive, got {self.progress_interval_s}"
+            )
+        if self.stale_job_after_s < 2 * self.progress_interval_s:
+            raise SettingsError(
+                f"ADN_STALE_JOB_AFTER_S ({self.stale_job_after_s}) must be at least twice "
+                f"ADN_PROGRESS_INTERVAL_S ({self.progress_interval_s}), or live jobs would be "
+                "taken for dead ones"
+            )
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        """Whether the broker is the server-less SQLAlchemy transport (embedded mode)."""
+        return self.broker_url.startswith(("sqla+", "sqlalchemy+"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
+        """Build settings from ``ADN_*`` variables (``os.environ`` unless ``environ`` is given)."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            return env.get(ENV_PREFIX + name, "").strip()
+
+        settings = cls(
+            data_dir=Path(get("DATA_DIR") or DEFAULT_DATA_DIR),
+            database_url=get("DATABASE_URL"),
+            broker_url=get("BROKER_URL"),
+            worker_device=get("WORKER_DEVICE") or "auto",
+            task_time_limit_s=_int(get, "TASK_TIME_LIMIT_S", DEFAULT_TASK_TIME_LIMIT_S),
+            task_soft_time_limit_s=_int(get, "TASK_SOFT_TIME_LIMIT_S", 0),
+            visibility_timeout_s=_int(get, "VISIBILITY_TIMEOUT_S", 0),
+            progress_interval_s=_float(get, "PROGRESS_INTERVAL_S", DEFAULT_PROGRESS_INTERVAL_S),
+            stale_job_after_s=_int(get, "STALE_JOB_AFTER_S", DEFAULT_STALE_JOB_AFTER_S),
+        )
+        logger.debug("worker settings: %s", settings.redacted())
+        return settings
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as a dict with passwords in URLs masked, for logs."""
+        return {
+            "data_dir": str(self.data_dir),
+            "database_url": redact_url(self.database_url),
+            "broker_url": redact_url(self.broker_url),
+            "worker_device": self.worker_device,
+            "task_time_limit_s": self.task_time_limit_s,
+            "task_soft_time_limit_s": self.task_soft_time_limit_s,
+            "visibility_timeout_s": self.visibility_timeout_s,
+            "progress_interval_s": self.progress_interval_s,
+            "stale_job_after_s": self.stale_job_after_s,
+        }
+
+
+def redact_url(url: str) -> str:
+    """Replace the password of ``scheme://user:password@host`` with ``***``."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _int(get: _Getter, name: str, default: int) -> int:
+    raw = get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{ENV_PREFIX}{name}={raw!r} is not a whole number of seconds"
+        ) from None
+
+
+def _float(get: _Getter, name: str, default: float) -> float:
+    raw = get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name}={raw!r} is not a number of seconds") from None
