@@ -12,7 +12,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Calibration:
-    """Sorted anomaly scores of normal images the flow never saw, and the threshold they imply."""
+    """Sorted scores of normal images the flow never saw, and the threshold they imply."""
 
     scores: tuple[float, ...]
     quantile: float

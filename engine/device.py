@@ -23,9 +23,13 @@ def select_device(choice: str = "auto") -> torch.device:
         return torch.device("cpu")
     device = torch.device(choice)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {choice!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
+        raise ConfigError(
+            f"device {choice!r} was asked for but CUDA is not available; use 'auto' or 'cpu'"
+        )
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {choice!r} was asked for but MPS is not available; use 'auto' or 'cpu'")
+        raise ConfigError(
+            f"device {choice!r} was asked for but MPS is not available; use 'auto' or 'cpu'"
+        )
     return device
 
 

@@ -42,7 +42,9 @@ def auroc_with_ci(
     y = np.asarray(labels, dtype=np.int64)
     s = np.asarray(scores, dtype=np.float64)
     if y.shape != s.shape:
-        raise DatasetError(f"{y.size} labels but {s.size} scores; give one score per labelled image")
+        raise DatasetError(
+            f"{y.size} labels but {s.size} scores; give one score per labelled image"
+        )
     normal, anomalous = s[y == 0], s[y == 1]
     if normal.size == 0 or anomalous.size == 0:
         raise DatasetError(

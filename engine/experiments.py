@@ -1,4 +1,4 @@
-"""Train-and-evaluate runs on labelled data, as the CLI, the benchmarks and reproductions use them."""
+"""Train-and-evaluate runs on labelled data, for the CLI, benchmarks and reproductions."""
 
 from __future__ import annotations
 
@@ -92,7 +92,11 @@ def run_experiment(
     result = train(config, [r.path for r in train_records], on_progress=on_progress)
     trained = time.monotonic()
     auroc, batch = evaluate(
-        result.detector, test_records, n_bootstrap=n_bootstrap, seed=seed, on_progress=on_score_progress
+        result.detector,
+        test_records,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        on_progress=on_score_progress,
     )
     scored = time.monotonic()
     model_path = result.detector.save(out_dir / f"{stem}.adn") if keep_model else None

@@ -19,7 +19,7 @@ def prepare_for_device(model: AttentDifferNetModel, device: torch.device) -> Att
     """Move the model; channels-last on CUDA, where convolutions run faster that way."""
     model = model.to(device)
     if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = model.to(memory_format=torch.channels_last)
     return model
 
 
@@ -64,7 +64,7 @@ def extract_views(
     generator: torch.Generator | None = None,
     on_batch: ViewProgress | None = None,
 ) -> torch.Tensor:
-    """Features (M×D, float32, on ``device``) of M (image, angle) views, ``batch_size`` at a time."""
+    """Features (M×D, float32, on ``device``) of M (image, angle) views, in batches."""
     chunks: list[torch.Tensor] = []
     # no_grad rather than inference_mode: the flow later trains on these tensors.
     with torch.no_grad():

@@ -39,9 +39,13 @@ def train_command(args: argparse.Namespace) -> int:
     path = result.detector.save(args.out, metadata={"category": data.category})
     _report_failures(result.failures)
     threshold = result.detector.default_threshold
-    print(f"trained on {result.n_train} images ({result.n_calibration} held out for calibration) "
-          f"in {result.elapsed_s:.0f} s; final loss {result.epoch_losses[-1]:.4f}")
-    print(f"default threshold: {threshold:.4g}" if threshold is not None else "no default threshold")
+    print(
+        f"trained on {result.n_train} images ({result.n_calibration} held out for calibration) "
+        f"in {result.elapsed_s:.0f} s; final loss {result.epoch_losses[-1]:.4f}"
+    )
+    print(
+        f"default threshold: {threshold:.4g}" if threshold is not None else "no default threshold"
+    )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"model written to {path}")
@@ -89,8 +93,10 @@ def _print_scores(batch: ScoreBatch, fmt: str) -> None:
         writer.writerows(rows)
     else:
         for row in rows:
-            print(f"{row['verdict']:>9}  score {row['score']:>10.4f}  "
-                  f"p{row['percentile']:>6.1f}  {row['image']}")
+            print(
+                f"{row['verdict']:>9}  score {row['score']:>10.4f}  "
+                f"p{row['percentile']:>6.1f}  {row['image']}"
+            )
 
 
 def _report_failures(failures: Sequence[ImageLoadError]) -> None:
@@ -107,8 +113,10 @@ def eval_command(args: argparse.Namespace) -> int:
     if args.scores_csv:
         write_scores_csv(Path(args.scores_csv), data.test, batch)
     _report_failures(batch.failures)
-    print(f"{data.category}: image AUROC {auroc.as_percent()} % "
-          f"({auroc.n_normal} normal, {auroc.n_anomalous} anomalous, 95 % bootstrap interval)")
+    print(
+        f"{data.category}: image AUROC {auroc.as_percent()} % "
+        f"({auroc.n_normal} normal, {auroc.n_anomalous} anomalous, 95 % bootstrap interval)"
+    )
     return EXIT_PARTIAL if batch.failures else EXIT_OK
 
 
@@ -138,15 +146,22 @@ def reproduce_command(args: argparse.Namespace) -> int:
             config = config_from_args(args, variant)
             with TrainBar(f"{category}/{variant}") as bar:
                 outcome = run_experiment(
-                    config, split.train, split.test, category=category, out_dir=out_dir,
-                    keep_model=not args.no_keep_models, on_progress=bar,
+                    config,
+                    split.train,
+                    split.test,
+                    category=category,
+                    out_dir=out_dir,
+                    keep_model=not args.no_keep_models,
+                    on_progress=bar,
                 )
             results.setdefault(category, {})[variant] = outcome.auroc
             print(f"{category}/{variant}: AUROC {outcome.auroc.as_percent()} %")
     table = format_auroc_table(results, args.variants)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = (f"# Image AUROC (%), 95 % bootstrap interval\n\nroot: {root}; backbone "
-            f"{args.backbone}; preset {args.preset}; seed {args.seed}; {stamp}\n\n{table}\n")
+    text = (
+        f"# Image AUROC (%), 95 % bootstrap interval\n\nroot: {root}; backbone "
+        f"{args.backbone}; preset {args.preset}; seed {args.seed}; {stamp}\n\n{table}\n"
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "auroc-table.md").write_text(text)
     print(table)
@@ -162,24 +177,35 @@ def demo_command(args: argparse.Namespace) -> int:
     model = ModelConfig(variant=args.variant, backbone=BackboneConfig(name="mobilenet_v2"))
     base = preset_config("fast", model)
     config = base.replace(train=dataclasses.replace(base.train, epochs=args.epochs))
-    print(f"ELPV {args.cell_type}: {len(split.train)} normal cells to train, "
-          f"{len(split.test)} to test; backbone mobilenet_v2, variant {args.variant}")
+    print(
+        f"ELPV {args.cell_type}: {len(split.train)} normal cells to train, "
+        f"{len(split.test)} to test; backbone mobilenet_v2, variant {args.variant}"
+    )
     with TrainBar(f"demo {args.variant}") as bar, CountBar("score", len(split.test)) as count:
         outcome = run_experiment(
-            config, split.train, split.test, category=f"elpv_{args.cell_type}",
-            out_dir=out_dir, on_progress=bar, on_score_progress=count,
+            config,
+            split.train,
+            split.test,
+            category=f"elpv_{args.cell_type}",
+            out_dir=out_dir,
+            on_progress=bar,
+            on_score_progress=count,
         )
-    print(f"image AUROC {outcome.auroc.as_percent()} % on {outcome.auroc.n_normal} normal and "
-          f"{outcome.auroc.n_anomalous} defective cells (train {outcome.train_seconds:.0f} s, "
-          f"score {outcome.score_seconds:.0f} s)")
+    print(
+        f"image AUROC {outcome.auroc.as_percent()} % on {outcome.auroc.n_normal} normal and "
+        f"{outcome.auroc.n_anomalous} defective cells (train {outcome.train_seconds:.0f} s, "
+        f"score {outcome.score_seconds:.0f} s)"
+    )
     detector = load_detector(outcome.model_path or "")
     defects = [r for r in split.test if r.label == 1][:3]
     for record in defects:
         heatmap = detector.explain(record.path)
         target = out_dir / f"heatmap-{record.path.stem}.png"
         overlay_heatmap(load_image(record.path), heatmap, 0.5).save(target)
-    print(f"model: {outcome.model_path}\nscores: {outcome.scores_csv}\n"
-          f"heatmaps: {out_dir}/heatmap-*.png")
+    print(
+        f"model: {outcome.model_path}\nscores: {outcome.scores_csv}\n"
+        f"heatmaps: {out_dir}/heatmap-*.png"
+    )
     return EXIT_OK
 
 
@@ -195,4 +221,3 @@ def elpv_layout_command(args: argparse.Namespace) -> int:
     categories = write_elpv_mvtec_layout(Path(args.root), seed=args.split_seed)
     print(f"wrote {', '.join(categories)} under {args.root}")
     return EXIT_OK
-

@@ -25,41 +25,63 @@ def add_model_options(parser: argparse.ArgumentParser, *, several_variants: bool
     group = parser.add_argument_group("model")
     if several_variants:
         group.add_argument(
-            "--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+            "--variants",
+            nargs="+",
+            choices=VARIANTS,
+            default=list(VARIANTS),
             help="attention variants to compare (default: all three)",
         )
     else:
         group.add_argument(
-            "--variant", choices=VARIANTS, default="none",
+            "--variant",
+            choices=VARIANTS,
+            default="none",
             help="attention: none (DifferNet), se (SENet blocks) or cbam (CBAM blocks)",
         )
     group.add_argument(
-        "--backbone", choices=BACKBONES, default="mobilenet_v2",
+        "--backbone",
+        choices=BACKBONES,
+        default="mobilenet_v2",
         help="feature extractor; alexnet is the paper's and needs its ImageNet weights file "
         "(see `adn weights`); mobilenet_v2 and efficientnet_lite0 work offline",
     )
     group.add_argument(
-        "--weights", choices=["imagenet", "random"], default="imagenet",
+        "--weights",
+        choices=["imagenet", "random"],
+        default="imagenet",
         help="pretrained ImageNet weights (default) or random initialisation",
     )
     group.add_argument("--weights-path", help="explicit backbone weights file (.pth)")
     group.add_argument(
-        "--preset", choices=list(PRESETS), default="fast",
+        "--preset",
+        choices=list(PRESETS),
+        default="fast",
         help="schedule: " + "; ".join(f"{k}: {v}" for k, v in PRESETS.items()),
     )
     group.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     group.add_argument("--image-size", type=int, help="override the input size in pixels")
     group.add_argument("--cache-views", type=int, help="cached rotations per training image")
     group.add_argument("--test-views", type=int, help="rotations averaged per test image")
-    group.add_argument("--train-attention", action="store_true",
-                       help="train the attention blocks with the flow (convolutions stay frozen)")
-    group.add_argument("--no-feature-cache", action="store_true",
-                       help="recompute features for every batch (DifferNet's original procedure)")
+    group.add_argument(
+        "--train-attention",
+        action="store_true",
+        help="train the attention blocks with the flow (convolutions stay frozen)",
+    )
+    group.add_argument(
+        "--no-feature-cache",
+        action="store_true",
+        help="recompute features for every batch (DifferNet's original procedure)",
+    )
     group.add_argument("--seed", type=int, default=0, help="seed of splits, augmentation and init")
-    group.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, cpu")
-    group.add_argument("--config", type=Path,
-                       help="a config JSON (as stored with a model); the options above then only "
-                       "override what they name explicitly")
+    group.add_argument(
+        "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, cpu"
+    )
+    group.add_argument(
+        "--config",
+        type=Path,
+        help="a config JSON (as stored with a model); the options above then only "
+        "override what they name explicitly",
+    )
 
 
 def config_from_args(args: argparse.Namespace, variant: str | None = None) -> DetectorConfig:
@@ -97,11 +119,17 @@ def config_from_args(args: argparse.Namespace, variant: str | None = None) -> De
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """Where the images come from."""
     group = parser.add_argument_group("data")
-    group.add_argument("--data", type=Path,
-                       help="an MVTec-AD-style root (with --category) or a folder of normal images")
+    group.add_argument(
+        "--data",
+        type=Path,
+        help="an MVTec-AD-style root (with --category) or a folder of normal images",
+    )
     group.add_argument("--category", help="category folder under an MVTec-AD-style --data root")
-    group.add_argument("--elpv", choices=["mono", "poly"],
-                       help="use the ELPV solar-cell set (pip package elpv-dataset), this cell type")
+    group.add_argument(
+        "--elpv",
+        choices=["mono", "poly"],
+        help="use the ELPV solar-cell set (pip package elpv-dataset), this cell type",
+    )
     group.add_argument("--split-seed", type=int, default=0, help="seed of the ELPV split")
 
 

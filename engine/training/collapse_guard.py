@@ -36,8 +36,9 @@ class CollapseGuard:
             return
         message = (
             f"feature collapse at epoch {epoch}: feature variance fell to {variance:.3g}, below "
-            f"{self.ratio:g} × its start value {self.reference:.3g}; trained attention is shrinking "
-            "the features. Train with train_attention=False (the default) or a lower learning rate."
+            f"{self.ratio:g} × its start value {self.reference:.3g}; trained attention is "
+            "shrinking the features. Train with train_attention=False (the default) or a lower "
+            "learning rate."
         )
         if self.action == "stop":
             raise FeatureCollapseError(message)

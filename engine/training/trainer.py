@@ -232,7 +232,9 @@ def _fresh_features(
     views = config.train.views_per_image
     image_index = chosen.repeat_interleave(views)
     degrees = random_angles(image_index.numel(), generator)
-    batch = view_batch(images_u8, image_index, degrees, device, config.train.color_jitter, generator)
+    batch = view_batch(
+        images_u8, image_index, degrees, device, config.train.color_jitter, generator
+    )
     if model.attention_trainable:
         with autocast_for(device):
             return model.extract(batch).float()

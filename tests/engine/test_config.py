@@ -55,7 +55,7 @@ def test_bad_configs_are_rejected_with_the_field_named(text: str) -> None:
 
 
 def test_error_names_the_offending_field() -> None:
-    with pytest.raises(ConfigError, match="train.epochs"):
+    with pytest.raises(ConfigError, match=r"train\.epochs"):
         dataclasses.replace(TrainConfig(), epochs=-1)
 
 

@@ -35,8 +35,14 @@ def test_one_class_only_is_a_clear_error() -> None:
 
 def test_table_has_a_row_per_category_bold_best_and_mean() -> None:
     results = {
-        "bottle": {"none": AurocResult(0.9, 0.85, 0.95, 20, 60), "se": AurocResult(0.95, 0.9, 0.99, 20, 60)},
-        "cable": {"none": AurocResult(0.8, 0.7, 0.9, 50, 90), "se": AurocResult(0.7, 0.6, 0.8, 50, 90)},
+        "bottle": {
+            "none": AurocResult(0.9, 0.85, 0.95, 20, 60),
+            "se": AurocResult(0.95, 0.9, 0.99, 20, 60),
+        },
+        "cable": {
+            "none": AurocResult(0.8, 0.7, 0.9, 50, 90),
+            "se": AurocResult(0.7, 0.6, 0.8, 50, 90),
+        },
     }
     table = format_auroc_table(results, ["none", "se"]).splitlines()
     assert table[0] == "| category | none | se |"

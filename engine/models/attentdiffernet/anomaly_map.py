@@ -45,14 +45,15 @@ class GradCamHeatmap:
         self.model = model
 
     def heatmap(self, x01: torch.Tensor) -> np.ndarray:
-        """Heatmaps (B×S×S float32 in [0, 1], or S×S for one image) for full-size inputs in [0, 1]."""
+        """Heatmaps (B×S×S, or S×S for one image; float32 in [0, 1]) of full-size inputs."""
         was_training = self.model.training
         self.model.eval()
         wrapper = ScoreOutput(self.model)
         try:
-            with torch.enable_grad(), GradCAM(
-                model=wrapper, target_layers=[self.model.cam_anchor]
-            ) as cam:
+            with (
+                torch.enable_grad(),
+                GradCAM(model=wrapper, target_layers=[self.model.cam_anchor]) as cam,
+            ):
                 maps = cam(input_tensor=x01, targets=[ScoreTarget()] * x01.shape[0])
         finally:
             self.model.train(was_training)

@@ -1,0 +1,6 @@
+"""AttentDifferNet: the torch model and its loss (the Grad-CAM heatmaps live in ``anomaly_map``)."""
+
+from engine.models.attentdiffernet.loss import anomaly_score, nll_loss
+from engine.models.attentdiffernet.torch_model import AttentDifferNetModel, build_attention
+
+__all__ = ["AttentDifferNetModel", "anomaly_score", "build_attention", "nll_loss"]

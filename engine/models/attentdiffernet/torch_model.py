@@ -1,0 +1,188 @@
+"""AttentDifferNet: a frozen multi-scale backbone with three attention blocks, then a flow.
+
+Images enter as float tensors in [0, 1], shape (B, 3, S, S). The model normalises them with the
+backbone's mean/std, builds the other scales from the *normalised* tensor (nearest interpolation,
+size S / 2**s), runs the stages with attention and pools, averages the final map over space and
+concatenates the scales: a (B, scales × per-scale dim) feature vector for the flow.
+
+Grad-CAM hooks ``model.cam_anchor``: it sees the output of the last attention block (for variant
+``none`` the last conv stage's activation) of the full-size pass only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from FrEIA.framework import SequenceINN
+from torch import Tensor, nn
+
+from engine.config import AttentionConfig, ModelConfig
+from engine.errors import ConfigError
+from engine.models.components.attention import CBAMBlock, SEBlock
+from engine.models.components.backbones import Backbone, build_backbone
+from engine.models.components.flow import build_flow
+
+logger = logging.getLogger(__name__)
+
+
+def build_attention(variant: str, channels: int, cfg: AttentionConfig) -> nn.Module:
+    """The attention block of ``variant`` for a stage with ``channels`` channels."""
+    if variant == "none":
+        return nn.Identity()
+    if variant == "se":
+        return SEBlock(channels, reduction=cfg.se_reduction)
+    if variant == "cbam":
+        return CBAMBlock(
+            channels,
+            reduction=cfg.cbam_reduction,
+            kernel_size=cfg.cbam_kernel,
+            residual=cfg.cbam_residual,
+        )
+    raise ConfigError(f"model.variant={variant!r} is not one of: none, se, cbam")
+
+
+class AttentDifferNetModel(nn.Module):
+    """Multi-scale feature extractor with attention, and DifferNet's normalizing flow."""
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.image_size = config.image_size
+        self.scales = config.scales
+        self.variant = config.variant
+        self.backbone: Backbone = build_backbone(config.backbone)
+        self.attention = nn.ModuleList(
+            build_attention(config.variant, channels, config.attention)
+            for channels in self.backbone.stage_channels
+        )
+        self.cam_anchor = nn.Identity()
+        # Only AlexNet has pools; elsewhere both positions put the block right after the stage.
+        self.attention_after_pool = config.attention.position == "post_pool"
+        self.register_buffer("mean", _channel_vector(self.backbone.mean), persistent=False)
+        self.register_buffer("std", _channel_vector(self.backbone.std), persistent=False)
+        self.feature_dim = config.scales * self.backbone.per_scale_dim
+        self.flow: SequenceINN = build_flow(
+            self.feature_dim, config.flow, seed=config.permutation_seed
+        )
+        for parameter in self.attention.parameters():
+            parameter.requires_grad_(self.attention_trainable)
+        self._check_smallest_scale()
+        logger.info(
+            "AttentDifferNet: backbone=%s variant=%s position=%s feature_dim=%d trainable=%d",
+            self.backbone.name,
+            config.variant,
+            config.attention.position,
+            self.feature_dim,
+            sum(p.numel() for p in self.trainable_parameters()),
+        )
+
+    @property
+    def attention_trainable(self) -> bool:
+        """Whether the attention blocks are trained with the flow (variant != none and asked)."""
+        return self.variant != "none" and self.config.attention.train_attention
+
+    @property
+    def extractor_state_is_frozen(self) -> bool:
+        """True when ``extract`` of a fixed input never changes during training (cache is valid)."""
+        return not self.attention_trainable
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters to optimise: the flow's (not its permutations), plus attention if trained."""
+        parameters = [p for p in self.flow.parameters() if p.requires_grad]
+        if self.attention_trainable:
+            parameters += [p for p in self.attention.parameters() if p.requires_grad]
+        return parameters
+
+    def train(self, mode: bool = True) -> AttentDifferNetModel:
+        """Set train/eval mode; the backbone (and its BatchNorm) always stays in eval mode."""
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def normalize(self, x01: Tensor) -> Tensor:
+        """Backbone normalisation of a [0, 1] image batch."""
+        return (x01 - self.mean) / self.std
+
+    def extract(self, x01: Tensor) -> Tensor:
+        """Pooled multi-scale features (B, feature_dim) of a [0, 1] batch (B, 3, S, S)."""
+        if x01.ndim != 4 or x01.shape[1] != 3:
+            raise ValueError(
+                "extract expects a (B, 3, H, W) float batch in [0, 1], "
+                f"got shape {tuple(x01.shape)}"
+            )
+        normalized = self.normalize(x01)
+        height, width = normalized.shape[-2:]
+        pooled: list[Tensor] = []
+        for scale in range(self.scales):
+            if scale == 0:
+                view = normalized
+            else:
+                size = (height // 2**scale, width // 2**scale)
+                view = F.interpolate(normalized, size=size, mode="nearest")
+            feature_map = self._scale_features(view, full_size=scale == 0)
+            pooled.append(feature_map.mean(dim=(2, 3)))
+        return torch.cat(pooled, dim=1)
+
+    def flow_forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Map features (B, D) to the latent ``z`` (B, D) and the log-Jacobian determinant (B,)."""
+        z, log_jac_det = self.flow(features)
+        return z, log_jac_det
+
+    def forward(self, x01: Tensor) -> tuple[Tensor, Tensor]:
+        """``flow_forward(extract(x01))``."""
+        return self.flow_forward(self.extract(x01))
+
+    def _scale_features(self, x: Tensor, full_size: bool) -> Tensor:
+        last = len(self.backbone.stages) - 1
+        parts = zip(self.backbone.stages, self.backbone.pools, self.attention, strict=True)
+        for index, (stage, pool, attention) in enumerate(parts):
+            anchor_here = full_size and index == last
+            x = stage(x)
+            if not self.attention_after_pool:
+                x = attention(x)
+            if anchor_here and not self._anchor_after_pool:
+                x = self.cam_anchor(x)
+            x = pool(x)
+            if self.attention_after_pool:
+                x = attention(x)
+            if anchor_here and self._anchor_after_pool:
+                x = self.cam_anchor(x)
+        return x
+
+    @property
+    def _anchor_after_pool(self) -> bool:
+        # Variant none has no block to hook after the pool: anchor the last conv stage's output.
+        return self.attention_after_pool and self.variant != "none"
+
+    def _check_smallest_scale(self) -> None:
+        smallest = self.image_size // 2 ** (self.scales - 1)
+        if smallest < self.backbone.min_input_size:
+            logger.warning(
+                "smallest scale is %d px, below the %d px %s needs to run as published "
+                "(image_size=%d, scales=%d): its last pools are clipped; fine for smoke tests, "
+                "not for real inspection",
+                smallest,
+                self.backbone.min_input_size,
+                self.backbone.name,
+                self.image_size,
+                self.scales,
+            )
+        probe = torch.zeros(1, 3, smallest, smallest)
+        try:
+            with torch.no_grad():
+                self._scale_features(probe, full_size=False)
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"model.image_size={self.image_size} with model.scales={self.scales} gives a "
+                f"smallest scale of {smallest} px, too small for backbone "
+                f"{self.backbone.name} ({exc}). Raise image_size or lower scales."
+            ) from exc
+
+
+def _channel_vector(values: tuple[float, ...]) -> Tensor:
+    return torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)

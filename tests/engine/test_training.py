@@ -1,0 +1,109 @@
+"""Training: determinism, calibration, progress, cancellation, bad files, collapse guard."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import DatasetError, FeatureCollapseError, TrainingCancelled, TrainProgress, train
+from engine.training.trainer import split_calibration
+from tests.engine.tiny import tiny_config
+from tests.fixtures.synthetic import write_images
+
+
+@pytest.fixture(scope="module")
+def normals(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return write_images(tmp_path_factory.mktemp("normals"), 10, size=64)
+
+
+def test_same_seed_same_model(normals: list[Path]) -> None:
+    first = train(tiny_config("cbam", seed=3), normals)
+    second = train(tiny_config("cbam", seed=3), normals)
+    assert first.epoch_losses == pytest.approx(second.epoch_losses)
+    np.testing.assert_allclose(
+        first.detector.score(normals[:3]).scores, second.detector.score(normals[:3]).scores
+    )
+    assert first.used_feature_cache
+
+
+def test_loss_decreases_and_calibration_is_held_out(normals: list[Path]) -> None:
+    result = train(tiny_config("none", epochs=6), normals)
+    assert result.epoch_losses[-1] < result.epoch_losses[0]
+    assert result.n_calibration == 2 and result.n_train == 8
+    calibration = result.detector.calibration
+    assert len(calibration.scores) == 2 and calibration.threshold is not None
+
+
+def test_split_is_seeded_and_disjoint() -> None:
+    config = tiny_config(calibration_fraction=0.3)
+    train_a, cal_a = split_calibration(20, config)
+    _, cal_b = split_calibration(20, config)
+    assert list(cal_a) == list(cal_b) and len(cal_a) == 6
+    assert not set(train_a) & set(cal_a) and len(train_a) + len(cal_a) == 20
+
+
+def test_progress_reports_every_phase_and_ends_complete(normals: list[Path]) -> None:
+    reports: list[TrainProgress] = []
+    train(tiny_config(), normals, on_progress=reports.append)
+    phases = [r.phase for r in reports]
+    for phase in ("loading", "features", "training", "calibrating", "done"):
+        assert phase in phases
+    fractions = [r.fraction for r in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    training = [r for r in reports if r.phase == "training"]
+    assert training[-1].epoch == 2 and training[-1].loss is not None
+    assert all(r.eta_s is not None for r in training)
+
+
+def test_cancel_stops_training(normals: list[Path]) -> None:
+    calls = {"n": 0}
+
+    def cancel_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(TrainingCancelled):
+        train(tiny_config(epochs=50), normals, should_cancel=cancel_after_three)
+    assert calls["n"] == 4
+
+
+def test_unreadable_images_are_skipped_and_reported(normals: list[Path], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    empty = tmp_path / "empty.jpg"
+    empty.touch()
+    result = train(tiny_config(), [*normals, broken, empty])
+    assert sorted(f.source for f in result.failures) == sorted([str(broken), str(empty)])
+    assert result.n_train + result.n_calibration == len(normals)
+
+
+def test_too_few_images_is_a_clear_error(normals: list[Path]) -> None:
+    with pytest.raises(DatasetError, match="at least 2 readable"):
+        train(tiny_config(), normals[:1])
+
+
+def test_uncached_training_matches_the_original_procedure(normals: list[Path]) -> None:
+    result = train(tiny_config(feature_cache=False), normals)
+    assert not result.used_feature_cache
+    assert np.isfinite(result.epoch_losses).all()
+
+
+def test_trained_attention_bypasses_cache_and_guard_can_stop(normals: list[Path]) -> None:
+    config = tiny_config("se", epochs=3)
+    config = config.replace(
+        model=dataclasses.replace(
+            config.model,
+            attention=dataclasses.replace(config.model.attention, train_attention=True),
+        ),
+        # A ratio above 1 makes any batch "collapsed", so the guard must act.
+        train=dataclasses.replace(config.train, collapse_variance_ratio=1e9),
+    )
+    with pytest.raises(FeatureCollapseError, match="feature collapse"):
+        train(config, normals)
+    warn = config.replace(train=dataclasses.replace(config.train, collapse_action="warn"))
+    result = train(warn, normals)
+    assert not result.used_feature_cache
+    assert any("feature collapse" in w for w in result.warnings)
