@@ -20,7 +20,7 @@ class Calibration:
 
     @classmethod
     def from_scores(cls, scores: Sequence[float] | np.ndarray, quantile: float) -> Calibration:
-        """Calibrate on ``scores``; the default threshold is their ``quantile`` (None when empty)."""
+        """Calibrate on ``scores``; the threshold is their ``quantile`` (None when empty)."""
         values = np.sort(np.asarray(scores, dtype=np.float64))
         threshold = float(np.quantile(values, quantile)) if values.size else None
         return cls(scores=tuple(float(v) for v in values), quantile=quantile, threshold=threshold)

@@ -1,8 +1,8 @@
 """Checkpoint files: state dict, config, calibration and versions, loaded without unpickling.
 
 A checkpoint is a plain ``torch.save`` dictionary of tensors, strings, numbers and lists, so it
-loads with ``torch.load(weights_only=True)``. It holds the *whole* model, backbone included, so loading it
-never needs the backbone's pretrained-weights file again.
+loads with ``torch.load(weights_only=True)``. It holds the *whole* model, backbone included, so
+loading it never needs the backbone's pretrained-weights file again.
 """
 
 from __future__ import annotations

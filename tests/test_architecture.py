@@ -10,7 +10,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
-    "engine": {"db", "worker", "dashboard", "streamlit", "celery", "sqlalchemy", "alembic", "redis"},
+    "engine": {
+        "db",
+        "worker",
+        "dashboard",
+        "streamlit",
+        "celery",
+        "sqlalchemy",
+        "alembic",
+        "redis",
+    },
     "db": {"engine", "worker", "dashboard", "torch", "torchvision", "celery", "streamlit"},
     "dashboard": {"engine", "torch", "torchvision", "worker"},
 }
