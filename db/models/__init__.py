@@ -1,0 +1,53 @@
+"""ORM models of the studio; importing this package registers every table on `Base.metadata`."""
+
+from db.models.audit import AuditEntry
+from db.models.base import Base, UTCDateTime, utcnow
+from db.models.enums import (
+    FINISHED_JOB_STATUSES,
+    ROLE_RANK,
+    BatchPurpose,
+    JobKind,
+    JobStatus,
+    KnownLabel,
+    ModelStatus,
+    ModelVerdict,
+    Role,
+    ThresholdMethod,
+    Variant,
+    VerdictLabel,
+)
+from db.models.jobs import Job
+from db.models.model_versions import ModelVersion
+from db.models.projects import Image, ImageBatch, Project
+from db.models.review import Threshold, Verdict
+from db.models.scoring import Heatmap, Score
+from db.models.users import User
+
+__all__ = [
+    "FINISHED_JOB_STATUSES",
+    "ROLE_RANK",
+    "AuditEntry",
+    "Base",
+    "BatchPurpose",
+    "Heatmap",
+    "Image",
+    "ImageBatch",
+    "Job",
+    "JobKind",
+    "JobStatus",
+    "KnownLabel",
+    "ModelStatus",
+    "ModelVerdict",
+    "ModelVersion",
+    "Project",
+    "Role",
+    "Score",
+    "Threshold",
+    "ThresholdMethod",
+    "UTCDateTime",
+    "User",
+    "Variant",
+    "Verdict",
+    "VerdictLabel",
+    "utcnow",
+]

@@ -1,0 +1,121 @@
+"""Scores and heatmaps: idempotent upsert per (image, model version), and lookups."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from db.errors import InvalidValueError, NotFoundError
+from db.models import Heatmap, Score, utcnow
+from db.repositories._common import get_or_raise
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) of PNG bytes; raises `InvalidValueError` for anything that is not a PNG."""
+    try:
+        with PILImage.open(io.BytesIO(png)) as picture:
+            if picture.format != "PNG":
+                raise InvalidValueError(
+                    f"heatmaps are stored as PNG, got {picture.format}; encode it as PNG."
+                )
+            return picture.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidValueError(f"the heatmap bytes are not a readable PNG ({exc})") from None
+
+
+def _insert_for(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite_insert
+    if dialect == "postgresql":
+        return postgresql_insert
+    raise InvalidValueError(
+        f"database dialect {dialect!r} is not supported; use SQLite or PostgreSQL"
+    )
+
+
+def upsert_score(
+    session: Session,
+    *,
+    image_id: int,
+    model_version_id: int,
+    score: float,
+    percentile: float | None = None,
+    job_id: int | None = None,
+    heatmap_png: bytes | None = None,
+) -> Score:
+    """Insert or replace the score of (image, model version) and, if given, its heatmap PNG.
+
+    Safe to repeat (a redelivered task writes the same row again). Without `heatmap_png` an
+    existing heatmap is kept. `percentile` is 0..100 among the calibration normals.
+    """
+    if not isinstance(score, int | float) or not math.isfinite(score):
+        raise InvalidValueError(f"score must be a finite number, got {score!r}")
+    if percentile is not None and not 0.0 <= percentile <= 100.0:
+        raise InvalidValueError(f"percentile must be between 0 and 100, got {percentile!r}")
+    size = png_size(heatmap_png) if heatmap_png is not None else None
+    insert = _insert_for(session)
+    now = utcnow()
+    values = {
+        "score": float(score),
+        "percentile": percentile,
+        "job_id": job_id,
+        "scored_at": now,
+    }
+    statement = (
+        insert(Score)
+        .values(image_id=image_id, model_version_id=model_version_id, **values)
+        .on_conflict_do_update(index_elements=["image_id", "model_version_id"], set_=values)
+        .returning(Score.id)
+    )
+    score_id = int(session.execute(statement).scalar_one())
+    if heatmap_png is not None and size is not None:
+        heatmap_values = {
+            "png": heatmap_png,
+            "width": size[0],
+            "height": size[1],
+            "created_at": now,
+        }
+        session.execute(
+            insert(Heatmap)
+            .values(score_id=score_id, **heatmap_values)
+            .on_conflict_do_update(index_elements=["score_id"], set_=heatmap_values)
+        )
+    row = session.get(Score, score_id, populate_existing=True)
+    if row is None:
+        raise NotFoundError("score", score_id)
+    return row
+
+
+def get_score(session: Session, score_id: int) -> Score:
+    """The score with this id, or `NotFoundError`."""
+    return get_or_raise(session, Score, score_id, "score")
+
+
+def find_score(session: Session, *, image_id: int, model_version_id: int) -> Score | None:
+    """The score of (image, model version), or None when it was not scored yet."""
+    return session.scalars(
+        select(Score).where(Score.image_id == image_id, Score.model_version_id == model_version_id)
+    ).one_or_none()
+
+
+def get_heatmap(session: Session, score_id: int) -> Heatmap | None:
+    """The heatmap of a score (PNG bytes, width, height), or None."""
+    return session.scalars(select(Heatmap).where(Heatmap.score_id == score_id)).one_or_none()
+
+
+def get_heatmap_png(session: Session, *, image_id: int, model_version_id: int) -> bytes | None:
+    """PNG bytes of the heatmap of (image, model version), or None."""
+    return session.scalar(
+        select(Heatmap.png)
+        .join(Score, Score.id == Heatmap.score_id)
+        .where(Score.image_id == image_id, Score.model_version_id == model_version_id)
+    )

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.errors import InvalidValueError, JobStateError
+from db.models import utcnow
+from db.repositories import (
+    claim_job,
+    create_job,
+    find_stale_jobs,
+    finish_cancelled,
+    finish_failed,
+    finish_succeeded,
+    get_job,
+    heartbeat,
+    is_cancel_requested,
+    list_recent_jobs,
+    request_cancel,
+    requeue_job,
+    update_progress,
+)
+from db.session import session_scope
+from tests.db.factories import make_project, make_user
+
+
+def test_create_claim_progress_succeed(session: Session) -> None:
+    user = make_user(session)
+    project = make_project(session)
+    job = create_job(
+        session, kind="train", project_id=project.id, params={"variant": "se"}, actor=user
+    )
+    assert (job.status, job.progress, job.attempts, job.created_by) == ("queued", 0.0, 0, user.id)
+    claimed = claim_job(session, job.id, worker_name="gpu-0", celery_task_id="task-1")
+    assert claimed is not None
+    assert (claimed.status, claimed.worker_name, claimed.attempts) == ("running", "gpu-0", 1)
+    assert claimed.started_at is not None and claimed.heartbeat_at is not None
+    assert claimed.celery_task_id == "task-1"
+    assert claim_job(session, job.id, worker_name="gpu-1") is None
+
+    assert update_progress(session, job.id, 0.25, "epoch 1/4") is True
+    assert (get_job(session, job.id).progress, get_job(session, job.id).message) == (
+        0.25,
+        "epoch 1/4",
+    )
+    assert heartbeat(session, job.id) is True
+    with pytest.raises(InvalidValueError):
+        update_progress(session, job.id, 1.5)
+    with pytest.raises(InvalidValueError):
+        update_progress(session, job.id, float("nan"))
+
+    done = finish_succeeded(session, job.id, message="trained", result={"model_version_id": 3})
+    assert (done.status, done.progress, done.result_json) == (
+        "succeeded",
+        1.0,
+        {"model_version_id": 3},
+    )
+    assert done.finished_at is not None
+    assert update_progress(session, job.id, 0.5) is False
+    with pytest.raises(JobStateError, match="is succeeded"):
+        finish_failed(session, job.id, error="late")
+    with pytest.raises(JobStateError):
+        finish_succeeded(session, job.id)
+
+
+def test_claim_is_exclusive_across_sessions(session_factory: sessionmaker[Session]) -> None:
+    with session_scope(session_factory) as session:
+        job_id = create_job(session, kind="score").id
+    with session_scope(session_factory) as first, session_scope(session_factory) as second:
+        assert claim_job(first, job_id, worker_name="a") is not None
+        first.commit()
+        assert claim_job(second, job_id, worker_name="b") is None
+    with session_scope(session_factory) as session:
+        assert get_job(session, job_id).worker_name == "a"
+
+
+def test_failures_and_cancellation(session: Session) -> None:
+    queued = create_job(session, kind="train")
+    failed = finish_failed(session, queued.id, error="model not trained yet; train it first")
+    assert (failed.status, failed.error) == ("failed", "model not trained yet; train it first")
+    with pytest.raises(InvalidValueError):
+        finish_failed(session, create_job(session, kind="x").id, error="  ")
+
+    waiting = create_job(session, kind="score")
+    assert request_cancel(session, waiting.id).status == "cancelled"
+    assert claim_job(session, waiting.id, worker_name="w") is None
+
+    running = create_job(session, kind="train")
+    claim_job(session, running.id, worker_name="w")
+    assert is_cancel_requested(session, running.id) is False
+    assert request_cancel(session, running.id).status == "running"
+    assert is_cancel_requested(session, running.id) is True
+    stopped = finish_cancelled(session, running.id, message="stopped after epoch 2")
+    assert (stopped.status, stopped.message) == ("cancelled", "stopped after epoch 2")
+    assert request_cancel(session, running.id).status == "cancelled"
+
+
+def test_stale_jobs_are_found_and_requeued(session: Session) -> None:
+    fresh = create_job(session, kind="train")
+    stale = create_job(session, kind="train")
+    cancelled_stale = create_job(session, kind="score")
+    queued = create_job(session, kind="score")
+    for job in (fresh, stale, cancelled_stale):
+        claim_job(session, job.id, worker_name="w")
+    request_cancel(session, cancelled_stale.id)
+
+    later = utcnow() + timedelta(seconds=300)
+    assert find_stale_jobs(session, older_than_s=600, now=later) == []
+    heartbeat(session, fresh.id)
+    found = find_stale_jobs(session, older_than_s=120, now=later)
+    assert {j.id for j in found} == {fresh.id, stale.id, cancelled_stale.id}
+    assert queued.id not in {j.id for j in found}
+    assert find_stale_jobs(session, older_than_s=120) == []
+
+    assert requeue_job(session, stale.id, reason="worker w stopped responding") is True
+    again = get_job(session, stale.id)
+    assert (again.status, again.worker_name, again.progress) == ("queued", None, 0.0)
+    assert again.message == "worker w stopped responding"
+    reclaimed = claim_job(session, stale.id, worker_name="w2")
+    assert reclaimed is not None and reclaimed.attempts == 2
+    assert requeue_job(session, cancelled_stale.id, reason="worker lost") is False
+    assert get_job(session, cancelled_stale.id).status == "cancelled"
+    assert requeue_job(session, queued.id, reason="not running") is False
+
+
+def test_list_recent_jobs(session: Session) -> None:
+    project = make_project(session)
+    jobs = [create_job(session, kind=k, project_id=project.id) for k in ("train", "score", "train")]
+    create_job(session, kind="train")
+    claim_job(session, jobs[0].id, worker_name="w")
+    assert [j.id for j in list_recent_jobs(session, project_id=project.id)] == [
+        jobs[2].id,
+        jobs[1].id,
+        jobs[0].id,
+    ]
+    assert [
+        j.id
+        for j in list_recent_jobs(
+            session, project_id=project.id, kind="train", statuses=["running"]
+        )
+    ] == [jobs[0].id]
+    assert len(list_recent_jobs(session, limit=2)) == 2
+    with pytest.raises(InvalidValueError):
+        list_recent_jobs(session, statuses=["sleeping"])
