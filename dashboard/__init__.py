@@ -1,0 +1,1 @@
+"""AttentDifferNet Studio's Streamlit dashboard (pages render; services hold the logic)."""
