@@ -121,13 +121,13 @@ class TrainConfig:
     collapse_variance_ratio: float = 0.05
     collapse_action: CollapseAction = "stop"
     device: DeviceChoice = "auto"
-    extractor_batch_size: int = 32
+    extractor_batch_size: int = 0  # views per extractor pass; 0 = automatic for the device
     num_workers: int = 0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_images", "views_per_image", "cache_views_per_image"):
             _at_least(f"train.{name}", getattr(self, name), 1)
-        _at_least("train.extractor_batch_size", self.extractor_batch_size, 1)
+        _at_least("train.extractor_batch_size", self.extractor_batch_size, 0)
         if not 0.0 <= self.calibration_fraction < 1.0:
             raise ConfigError("train.calibration_fraction must be in [0, 1)")
         _choice("train.collapse_action", self.collapse_action, get_args(CollapseAction))
@@ -139,14 +139,14 @@ class ScoreConfig:
     """Test-time augmentation and batching used by scoring and calibration."""
 
     test_views: int = 64
-    batch_size: int = 64  # views per forward pass
+    batch_size: int = 0  # views per forward pass; 0 = automatic for the device
     device: DeviceChoice = "auto"
     # Default threshold quantile over the calibration normals (before any reviewer verdict).
     threshold_quantile: float = 0.99
 
     def __post_init__(self) -> None:
         _at_least("score.test_views", self.test_views, 1)
-        _at_least("score.batch_size", self.batch_size, 1)
+        _at_least("score.batch_size", self.batch_size, 0)
         _choice("score.device", self.device, get_args(DeviceChoice))
         if not 0.0 < self.threshold_quantile <= 1.0:
             raise ConfigError("score.threshold_quantile must be in (0, 1]")

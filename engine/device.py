@@ -33,6 +33,15 @@ def select_device(choice: str = "auto") -> torch.device:
     return device
 
 
+# Views per extractor pass when the config says 0: small batches run fastest on CPU caches.
+AUTO_BATCH_SIZE = {"cpu": 8, "mps": 32, "cuda": 128}
+
+
+def resolve_batch_size(configured: int, device: torch.device) -> int:
+    """``configured`` when positive, else the automatic size for ``device``."""
+    return configured if configured > 0 else AUTO_BATCH_SIZE.get(device.type, 8)
+
+
 @contextlib.contextmanager
 def autocast_for(device: torch.device) -> Iterator[None]:
     """bfloat16 autocast on CUDA (the feature extractor only); a no-op elsewhere."""

@@ -9,7 +9,7 @@ from engine.errors import ConfigError
 
 PRESETS: dict[str, str] = {
     "paper": "the paper's schedule: 448 px, 192 epochs, 64 test views (hours per category on CPU)",
-    "fast": "a short CPU schedule: 448 px, 12 epochs, 16 cached views per image, 16 test views",
+    "fast": "a short CPU schedule: 224 px, 12 epochs, 8 cached views per image, 8 test views",
     "tiny": "a smoke test: 64 px, 2 epochs, a small flow (seconds; not for real inspection)",
 }
 
@@ -21,8 +21,9 @@ def preset_config(name: str, model: ModelConfig | None = None) -> DetectorConfig
         return base
     if name == "fast":
         return base.replace(
-            train=dataclasses.replace(base.train, epochs=12, cache_views_per_image=16),
-            score=dataclasses.replace(base.score, test_views=16),
+            model=dataclasses.replace(base.model, image_size=224),
+            train=dataclasses.replace(base.train, epochs=12, cache_views_per_image=8),
+            score=dataclasses.replace(base.score, test_views=8),
         )
     if name == "tiny":
         return base.replace(
@@ -32,6 +33,6 @@ def preset_config(name: str, model: ModelConfig | None = None) -> DetectorConfig
                 flow=FlowConfig(coupling_blocks=2, subnet_hidden=64, subnet_layers=1),
             ),
             train=TrainConfig(epochs=2, batch_images=4, cache_views_per_image=4),
-            score=ScoreConfig(test_views=4, batch_size=16),
+            score=ScoreConfig(test_views=4),
         )
     raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from engine.data.transforms import color_jitter, rotate_batch, test_view_angles, to_unit
-from engine.device import autocast_for
+from engine.device import autocast_for, resolve_batch_size
 from engine.models.attentdiffernet.loss import anomaly_score
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
 
@@ -16,11 +16,8 @@ ViewProgress = Callable[[int], None]
 
 
 def prepare_for_device(model: AttentDifferNetModel, device: torch.device) -> AttentDifferNetModel:
-    """Move the model; channels-last on CUDA, where convolutions run faster that way."""
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    """Move the model in channels-last layout (faster convolutions on CPU and CUDA alike)."""
+    return model.to(device).to(memory_format=torch.channels_last)
 
 
 def augment(
@@ -47,9 +44,7 @@ def view_batch(
     """The rotated views ``(image_index[i], degrees[i])`` as float [0, 1] tensors on ``device``."""
     x01 = to_unit(images_u8[image_index].to(device, non_blocking=True))
     views = augment(x01, degrees.to(device), jitter, generator)
-    if device.type == "cuda":
-        views = views.contiguous(memory_format=torch.channels_last)
-    return views
+    return views.contiguous(memory_format=torch.channels_last)
 
 
 def extract_views(
@@ -65,6 +60,7 @@ def extract_views(
     on_batch: ViewProgress | None = None,
 ) -> torch.Tensor:
     """Features (M×D, float32, on ``device``) of M (image, angle) views, in batches."""
+    batch_size = resolve_batch_size(batch_size, device)
     chunks: list[torch.Tensor] = []
     # no_grad rather than inference_mode: the flow later trains on these tensors.
     with torch.no_grad():
@@ -92,6 +88,7 @@ def score_images(
     count = images_u8.shape[0]
     if count == 0:
         return np.empty(0)
+    batch_size = resolve_batch_size(batch_size, device)
     angles = test_view_angles(views)
     image_index = torch.arange(count).repeat_interleave(views)
     degrees = angles.repeat(count)
