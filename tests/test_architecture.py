@@ -21,8 +21,10 @@ FORBIDDEN = {
         "redis",
     },
     "db": {"engine", "worker", "dashboard", "torch", "torchvision", "celery", "streamlit"},
-    "dashboard": {"engine", "torch", "torchvision", "worker"},
+    "dashboard": {"engine", "torch", "torchvision"},
 }
+# The dashboard sends jobs by name through this one light module and imports nothing else of worker.
+DASHBOARD_WORKER_MODULES = {"worker.dispatch"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -48,6 +50,33 @@ def test_package_imports_respect_dependency_rules(package: str) -> None:
         if imported_roots(path) & FORBIDDEN[package]
     }
     assert not offenders, f"{package} imports what it must not: {offenders}"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Full module names imported anywhere in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_dashboard_uses_only_the_dispatch_module_of_worker() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(bad)
+        for path in sorted((ROOT / "dashboard").rglob("*.py"))
+        if (
+            bad := {
+                m
+                for m in imported_modules(path)
+                if m.split(".")[0] == "worker" and m not in DASHBOARD_WORKER_MODULES
+            }
+        )
+    }
+    assert not offenders, f"dashboard imports worker internals: {offenders}"
 
 
 def test_rule_checker_sees_nested_imports(tmp_path: Path) -> None:
