@@ -1,0 +1,124 @@
+"""Export: per-image results as CSV or JSON, and model checkpoints for the ``adn`` CLI."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import context
+from dashboard.services import export, training
+from db.errors import StoreError
+from db.session import session_scope
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 200
+
+
+def results_section(project_id: int, models: list[training.ModelChoice]) -> None:
+    """Pick a model version (or all of the project) and download its per-image results."""
+    st.subheader("Per-image results")
+    by_id = {m.id: m for m in models}
+    everything = st.toggle("All model versions of the project", key="adn_export_all")
+    model_id = None
+    if not everything:
+        model_id = st.selectbox(
+            "Model version",
+            list(by_id),
+            format_func=lambda m: by_id[m].label,
+            key="adn_export_model",
+        )
+    with session_scope(context.session_factory()) as session:
+        if everything or model_id is None:
+            rows = export.rows_for_project(session, project_id)
+        else:
+            rows = export.rows_for_model(session, model_id)
+    if not rows:
+        st.info("Nothing scored yet for this choice. Queue scoring on the **Train** page.")
+        return
+    reviewed = sum(1 for r in rows if r.reviewer_verdict)
+    cols = st.columns(3)
+    cols[0].metric("Images", len(rows))
+    cols[1].metric("Reviewed", reviewed)
+    cols[2].metric("Model says anomalous", sum(1 for r in rows if r.model_verdict == "anomalous"))
+    stem = "project" if everything else f"model-{model_id}"
+    left, right = st.columns(2)
+    left.download_button(
+        "Download CSV",
+        export.to_csv(rows),
+        file_name=f"adn-results-{stem}.csv",
+        mime="text/csv",
+        icon=":material/table:",
+        key="adn_download_csv",
+    )
+    right.download_button(
+        "Download JSON",
+        export.to_json(rows),
+        file_name=f"adn-results-{stem}.json",
+        mime="application/json",
+        icon=":material/data_object:",
+        key="adn_download_json",
+    )
+    frame = pd.DataFrame([r.__dict__ for r in rows[:PREVIEW_ROWS]], columns=export.COLUMNS)
+    st.caption(f"Preview of the first {min(len(rows), PREVIEW_ROWS)} of {len(rows)} rows.")
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def checkpoint_section(models: list[training.ModelChoice]) -> None:
+    """Download a ready model's checkpoint file."""
+    st.subheader("Model checkpoint")
+    ready = {m.id: m for m in models if m.status == "ready"}
+    if not ready:
+        st.info("No ready model yet; a checkpoint appears here once training succeeds.")
+        return
+    model_id = st.selectbox(
+        "Ready model version",
+        list(ready),
+        format_func=lambda m: ready[m].label,
+        key="adn_export_ckpt",
+    )
+    try:
+        with session_scope(context.session_factory()) as session:
+            info = export.checkpoint_file(session, context.store_settings().data_dir, model_id)
+    except StoreError as exc:
+        st.error(f"The checkpoint cannot be offered: {exc}.")
+        return
+    size = export.human_size(info.size_bytes)
+    st.markdown(f"`{info.download_name}` · **{size}** · stored at `{info.path}`")
+    st.caption("Use it without the studio: `adn score --model FILE IMAGES...` loads it.")
+    try:
+        data = info.path.read_bytes()
+    except OSError as exc:
+        st.error(f"The checkpoint file cannot be read ({exc}); check the data dir permissions.")
+        return
+    st.download_button(
+        "Download checkpoint",
+        data,
+        file_name=info.download_name,
+        mime="application/octet-stream",
+        icon=":material/download:",
+        key="adn_download_ckpt",
+    )
+
+
+def render() -> None:
+    """The Export page."""
+    context.require_user()
+    st.title("Export")
+    project_id = context.selected_project()
+    if project_id is None:
+        st.info("Pick or create a project first.")
+        return
+    with session_scope(context.session_factory()) as session:
+        models = training.model_choices(session, project_id)
+    if not models:
+        st.info("No model version in this project yet. Train one on the **Train** page.")
+        return
+    results_section(project_id, models)
+    st.divider()
+    checkpoint_section(models)
+
+
+render()

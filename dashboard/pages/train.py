@@ -1,0 +1,258 @@
+"""Train models (one job per attention variant) and score batches with a ready model."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from dashboard import context
+from dashboard.services import jobs as job_service
+from dashboard.services import projects as project_service
+from dashboard.services import training, worker_status
+from db.errors import StoreError
+from db.session import session_scope
+
+logger = logging.getLogger(__name__)
+
+QUEUED_KEY = "adn_train_queued"
+
+
+def jobs_link() -> None:
+    """A link to the Jobs page (plain text when the page is opened on its own)."""
+    try:
+        st.page_link(
+            "pages/jobs.py", label="Follow them on the Jobs page", icon=":material/pending_actions:"
+        )
+    except StreamlitAPIException:
+        st.caption("Follow them on the **Jobs** page.")
+
+
+def workers_panel() -> dict[str, worker_status.WeightsStatus]:
+    """Which workers reported, and which backbone weights they have."""
+    reports = worker_status.read_reports(context.store_settings().data_dir)
+    statuses = {w.backbone: w for w in worker_status.weights_status(reports)}
+    with st.expander(
+        f"Workers: {len(reports)} reported" if reports else "Workers: none reported yet",
+        expanded=not reports,
+    ):
+        if not reports:
+            st.warning(
+                "No worker has reported yet. Jobs wait in the queue until a worker starts "
+                "(`adn-studio` starts one; the team setup runs them as services)."
+            )
+        else:
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "worker": r.name,
+                            "device": r.device,
+                            "last report": r.updated_at,
+                            "problem": r.problem or "",
+                        }
+                        for r in reports
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+    return statuses
+
+
+def backbone_label(statuses: dict[str, worker_status.WeightsStatus], backbone: str) -> str:
+    """A backbone name with its weights availability."""
+    status = statuses.get(backbone)
+    if status is None or status.available is None:
+        return f"{backbone} (weights: no worker has reported yet)"
+    mark = "weights available" if status.available else "weights missing"
+    return f"{backbone} ({mark})"
+
+
+def send_and_report(queued: list[training.QueuedJob]) -> None:
+    """Send committed jobs; remember what happened for the confirmation below."""
+    results = job_service.send_jobs((q.job_id, q.kind) for q in queued)
+    st.session_state[QUEUED_KEY] = {
+        "rows": [
+            {
+                "job": q.job_id,
+                "kind": q.kind,
+                "model": q.label,
+                "model version": q.model_version_id,
+                "sent to workers": r.sent,
+            }
+            for q, r in zip(queued, results, strict=True)
+        ],
+        "problems": sorted({r.problem for r in results if r.problem}),
+    }
+
+
+def show_queued() -> None:
+    """The jobs queued by the last action on this page."""
+    queued = st.session_state.pop(QUEUED_KEY, None)
+    if not queued:
+        return
+    st.success(f"Queued {len(queued['rows'])} job(s).")
+    for problem in queued["problems"]:
+        st.error(problem, icon=":material/cloud_off:")
+    st.dataframe(pd.DataFrame(queued["rows"]), hide_index=True, width="stretch")
+    jobs_link()
+
+
+def train_section(project_id: int, statuses: dict[str, worker_status.WeightsStatus]) -> None:
+    """Choose images, backbone, variants and schedule, then queue one job per variant."""
+    st.subheader("Train a model")
+    with session_scope(context.session_factory()) as session:
+        batches = project_service.batches(session, project_id, purpose="train")
+    if not batches:
+        st.info(
+            "No training images yet: upload a batch of normal training images on "
+            "**Projects & upload** first."
+        )
+        return
+    by_id = {b.id: b for b in batches}
+    chosen = st.multiselect(
+        "Training batches (normal images)",
+        list(by_id),
+        default=list(by_id),
+        format_func=lambda b: by_id[b].label,
+        key="adn_train_batches",
+    )
+    with session_scope(context.session_factory()) as session:
+        categories = training.categories_of(session, project_id, chosen)
+    cols = st.columns(3)
+    category = cols[0].selectbox(
+        "Category",
+        [None, *categories],
+        format_func=lambda c: "all images" if c is None else c,
+        key="adn_train_category",
+    )
+    backbone = cols[1].selectbox(
+        "Backbone",
+        training.BACKBONES,
+        format_func=lambda b: backbone_label(statuses, b),
+        key="adn_train_backbone",
+    )
+    variants = cols[2].multiselect(
+        "Attention variants (one job each)",
+        list(training.VARIANTS),
+        default=["cbam"],
+        format_func=lambda v: training.VARIANTS[v],
+        key="adn_train_variants",
+    )
+    preset = st.radio(
+        "Schedule",
+        list(training.PRESETS),
+        format_func=lambda p: training.PRESETS[p],
+        key="adn_train_preset",
+    )
+    overrides: dict[str, int] = {}
+    if st.toggle("Override epochs / image size", key="adn_train_override"):
+        ocols = st.columns(2)
+        overrides["epochs"] = int(
+            ocols[0].number_input("Epochs", min_value=1, max_value=1000, value=12, key="adn_epochs")
+        )
+        overrides["image_size"] = int(
+            ocols[1].number_input(
+                "Image size (pixels)",
+                min_value=32,
+                max_value=1024,
+                value=448,
+                step=32,
+                key="adn_size",
+            )
+        )
+    name = st.text_input("Model name", value=category or "model", key="adn_train_name")
+    with session_scope(context.session_factory()) as session:
+        count = training.count_selected_images(session, project_id, chosen, category, training=True)
+    st.caption(f"{count} training image(s) selected (known anomalies are left out).")
+    if not context.can("reviewer"):
+        st.info("Viewers cannot start training.")
+        return
+    if st.button("Queue training", type="primary", key="adn_queue_training"):
+        request = training.TrainRequest(
+            project_id=project_id,
+            name=name,
+            batch_ids=chosen,
+            backbone=backbone,
+            variants=variants,
+            preset=preset,
+            category=category,
+            overrides=overrides,
+        )
+        try:
+            with session_scope(context.session_factory()) as session:
+                queued = training.queue_training(session, request, actor=context.actor(session))
+        except StoreError as exc:
+            st.error(f"Training was not queued: {exc}.")
+            return
+        send_and_report(queued)
+        st.rerun()
+
+
+def score_section(project_id: int) -> None:
+    """Pick a ready model and batches to score: one score job."""
+    st.subheader("Score a batch")
+    with session_scope(context.session_factory()) as session:
+        models = training.model_choices(session, project_id, status="ready")
+        batches = project_service.batches(session, project_id)
+    if not models:
+        st.info("No ready model yet: train one above and wait for its job to succeed.")
+        return
+    if not batches:
+        st.info("No batch to score yet: upload images to inspect on **Projects & upload**.")
+        return
+    by_model = {m.id: m for m in models}
+    by_batch = {b.id: b for b in batches}
+    inspect = [b.id for b in batches if b.purpose == "inspect"]
+    model_id = st.selectbox(
+        "Model version",
+        list(by_model),
+        format_func=lambda m: by_model[m].label,
+        key="adn_score_model",
+    )
+    chosen = st.multiselect(
+        "Batches to score",
+        list(by_batch),
+        default=inspect[:1],
+        format_func=lambda b: by_batch[b].label,
+        key="adn_score_batches",
+    )
+    if not context.can("reviewer"):
+        st.info("Viewers cannot start scoring.")
+        return
+    if st.button("Queue scoring", type="primary", key="adn_queue_scoring"):
+        try:
+            with session_scope(context.session_factory()) as session:
+                queued = training.queue_scoring(
+                    session,
+                    project_id=project_id,
+                    model_version_id=model_id,
+                    batch_ids=chosen,
+                    actor=context.actor(session),
+                )
+        except StoreError as exc:
+            st.error(f"Scoring was not queued: {exc}.")
+            return
+        send_and_report([queued])
+        st.rerun()
+
+
+def render() -> None:
+    """The Train page."""
+    context.require_user()
+    st.title("Train & score")
+    project_id = context.selected_project()
+    if project_id is None:
+        st.info("Pick or create a project first (sidebar, or **Projects & upload**).")
+        return
+    statuses = workers_panel()
+    show_queued()
+    train_section(project_id, statuses)
+    st.divider()
+    score_section(project_id)
+
+
+render()

@@ -1,0 +1,213 @@
+"""Jobs: send queued rows to the workers by name, list them, cancel and retry them.
+
+The dashboard writes the job row, commits, then sends the task. When the broker is down the
+row stays queued and the workers' sweep re-sends it later: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.errors import JobStateError
+from db.models import JobStatus, ModelStatus, ModelVersion, User
+from db.repositories import (
+    create_job,
+    create_model_version,
+    get_job,
+    get_model_version,
+    list_recent_jobs,
+    mark_model_failed,
+    request_cancel,
+    set_model_job,
+)
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_MODULE = "worker.dispatch"  # the only worker module the dashboard uses
+KINDS: tuple[str, ...] = ("train", "score")
+STATUSES: tuple[str, ...] = tuple(s.value for s in JobStatus)
+ACTIVE: tuple[str, ...] = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+RETRYABLE: tuple[str, ...] = (JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+BROKER_DOWN = (
+    "The job queue (broker) cannot be reached right now, so {what} could not be handed to the "
+    "workers. Nothing is lost: the job stays queued and the workers pick it up when the broker "
+    "is back. Check that the worker services (Redis in the team setup) are running. ({reason})"
+)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Whether one job was handed to the broker, and what to tell people when it was not."""
+
+    job_id: int
+    kind: str
+    sent: bool
+    task_id: str | None = None
+    problem: str | None = None
+
+
+def send_jobs(jobs: Iterable[tuple[int, str]]) -> list[SendResult]:
+    """Send committed jobs ``(job_id, kind)`` by name; never raises for a broker problem."""
+    pending = list(jobs)
+    try:
+        # Imported when first needed: sending needs Celery, which a page that only reads does not.
+        import worker.dispatch as dispatch
+    except ImportError as exc:
+        logger.error("cannot import %s: %s", DISPATCH_MODULE, exc)
+        problem = BROKER_DOWN.format(what="the job", reason=f"worker package missing: {exc}")
+        return [SendResult(i, k, False, problem=problem) for i, k in pending]
+    results: list[SendResult] = []
+    for job_id, kind in pending:
+        try:
+            task_id = dispatch.send_job(job_id, kind)
+        except dispatch.BrokerUnavailableError as exc:
+            logger.warning("job %s not sent, broker unavailable: %s", job_id, exc)
+            problem = BROKER_DOWN.format(what=f"job {job_id}", reason=exc)
+            results.append(SendResult(job_id, kind, False, problem=problem))
+            continue
+        results.append(SendResult(job_id, kind, True, task_id=str(task_id)))
+    return results
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job as plain values for the live table."""
+
+    id: int
+    kind: str
+    status: str
+    progress: float
+    message: str | None
+    error: str | None
+    model: str | None
+    model_version_id: int | None
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    cancel_requested: bool
+    worker: str | None
+
+    @property
+    def can_cancel(self) -> bool:
+        """Queued or running, and not already asked to stop."""
+        return self.status in ACTIVE and not self.cancel_requested
+
+    @property
+    def can_retry(self) -> bool:
+        """Failed or cancelled."""
+        return self.status in RETRYABLE
+
+
+def _model_labels(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(ModelVersion.id, ModelVersion.name, ModelVersion.variant).where(
+            ModelVersion.id.in_(sorted(ids))
+        )
+    )
+    return {int(i): f"{name} · {variant}" for i, name, variant in rows}
+
+
+def _model_id(params: dict[str, Any] | None) -> int | None:
+    value = (params or {}).get("model_version_id")
+    return int(value) if isinstance(value, int) else None
+
+
+def job_rows(
+    session: Session,
+    *,
+    project_id: int | None,
+    statuses: Iterable[str] | None = None,
+    kind: str | None = None,
+    limit: int = 200,
+) -> list[JobRow]:
+    """Recent jobs of a project (newest first), filtered by status and kind."""
+    wanted = list(statuses) if statuses is not None else None
+    jobs = list_recent_jobs(
+        session, project_id=project_id, kind=kind or None, statuses=wanted or None, limit=limit
+    )
+    models = _model_labels(session, {m for j in jobs if (m := _model_id(j.params_json))})
+    creators = {j.created_by for j in jobs if j.created_by is not None}
+    names: dict[int, str] = {}
+    if creators:
+        names = {
+            int(i): str(n)
+            for i, n in session.execute(
+                select(User.id, User.username).where(User.id.in_(sorted(creators)))
+            )
+        }
+    return [
+        JobRow(
+            id=j.id,
+            kind=j.kind,
+            status=j.status,
+            progress=float(j.progress or 0.0),
+            message=j.message,
+            error=j.error,
+            model=models.get(_model_id(j.params_json) or -1),
+            model_version_id=_model_id(j.params_json),
+            created_by=names.get(j.created_by) if j.created_by is not None else None,
+            created_at=j.created_at,
+            started_at=j.started_at,
+            finished_at=j.finished_at,
+            attempts=j.attempts,
+            cancel_requested=bool(j.cancel_requested),
+            worker=j.worker_name,
+        )
+        for j in jobs
+    ]
+
+
+def cancel_job(session: Session, job_id: int, *, actor: User) -> str:
+    """Ask a job to stop; returns its status afterwards. A queued training job is cancelled
+    at once, and its pending model version marked failed."""
+    job = request_cancel(session, job_id, actor=actor)
+    if job.kind == "train" and job.status == JobStatus.CANCELLED.value:
+        model_id = _model_id(job.params_json)
+        if model_id is not None and get_model_version(session, model_id).status == (
+            ModelStatus.PENDING.value
+        ):
+            mark_model_failed(session, model_id, reason=f"training job {job_id} cancelled")
+    return str(job.status)
+
+
+def retry_job(session: Session, job_id: int, *, actor: User) -> int:
+    """Queue a new job with the same parameters as a failed or cancelled one; a training job
+    gets a new pending model version. Returns the new job id (send it after commit)."""
+    old = get_job(session, job_id)
+    if old.status not in RETRYABLE:
+        raise JobStateError(
+            f"job {job_id} is {old.status}; only failed or cancelled jobs can be retried."
+        )
+    params = dict(old.params_json or {})
+    model_id = _model_id(params)
+    new_model: ModelVersion | None = None
+    if old.kind == "train" and model_id is not None:
+        previous = get_model_version(session, model_id)
+        new_model = create_model_version(
+            session,
+            project_id=previous.project_id,
+            name=previous.name,
+            variant=previous.variant,
+            backbone=previous.backbone,
+            category=previous.category,
+            config=dict(previous.config_json or {}),
+            training_image_count=previous.training_image_count,
+            actor=actor,
+        )
+        params["model_version_id"] = new_model.id
+    job = create_job(session, kind=old.kind, project_id=old.project_id, params=params, actor=actor)
+    if new_model is not None:
+        set_model_job(session, new_model.id, job.id)
+    logger.info("job %s retried as job %s by %r", job_id, job.id, actor.username)
+    return job.id

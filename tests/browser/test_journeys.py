@@ -1,0 +1,273 @@
+"""The product's journeys in a real browser, against the real embedded stack.
+
+Sign in, create a project, upload training images and an inspect batch with a corrupt file,
+train a tiny model and wait for it, score the inspect batch, review two images with the
+keyboard, move and save the threshold, export; then check the rows in the database. Each page
+is saved as ``artifacts/screenshots/<page>.png``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import Heatmap, Image, ImageBatch, Job, Score, Threshold, User, Verdict
+from db.session import make_engine, make_session_factory, session_scope
+from db.settings import StoreSettings
+from tests.browser.stack import ADMIN_PASSWORD, Stack
+from tests.fixtures.synthetic import defect_image, textured_image
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+JOB_TIMEOUT_S = 420.0
+RENDER_TIMEOUT_MS = 60_000
+
+
+class Store:
+    """Read-only look at the studio's database from the test."""
+
+    def __init__(self, data_dir: Path) -> None:
+        settings = StoreSettings.from_values(data_dir=data_dir)
+        self.engine = make_engine(settings.database_url)
+        self.factory = make_session_factory(self.engine)
+
+    def scalar(self, query: Any) -> Any:
+        with session_scope(self.factory) as session:
+            return session.scalar(query)
+
+    def rows(self, query: Any) -> list[Any]:
+        with session_scope(self.factory) as session:
+            return list(session.execute(query).all())
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout_s: float) -> Any:
+        """Poll ``check`` until it returns something truthy, or fail after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(1.0)
+        pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def idle(page: Any) -> None:
+    """Wait until Streamlit has finished running the script."""
+    page.wait_for_timeout(400)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(
+        state="hidden", timeout=RENDER_TIMEOUT_MS
+    )
+    page.wait_for_timeout(300)
+
+
+def go_to(page: Any, link: str, heading: str) -> None:
+    """Open a page from the sidebar navigation (keeps the browser session); the page's title
+    starts with ``heading``."""
+    from playwright.sync_api import expect
+
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=link, exact=True).click()
+    title = re.compile("^" + re.escape(heading))
+    expect(page.get_by_role("heading", level=1, name=title)).to_be_visible()
+    idle(page)
+
+
+def shoot(page: Any, folder: Path, name: str) -> None:
+    """A screenshot of the whole page: the viewport grows to the content, then shrinks back."""
+    height = page.evaluate(
+        "() => Math.max(...Array.from(document.querySelectorAll("
+        '\'[data-testid="stMain"], [data-testid="stMainBlockContainer"]\''
+        ")).map(e => e.scrollHeight), 800)"
+    )
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": int(height) + 120})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
+
+
+def write_images(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Eight normal training images; an inspect batch of 3 normal, 3 defect and 1 corrupt."""
+    train, inspect = folder / "train", folder / "inspect"
+    train.mkdir(parents=True)
+    inspect.mkdir(parents=True)
+    for i in range(8):
+        textured_image(64, seed=i).save(train / f"normal_{i:02d}.png")
+    for i in range(3):
+        textured_image(64, seed=100 + i).save(inspect / f"good_{i}.png")
+        defect_image(64, seed=200 + i)[0].save(inspect / f"defect_{i}.png")
+    (inspect / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not an image" * 40)
+    return sorted(train.iterdir()), sorted(inspect.iterdir())
+
+
+def upload(page: Any, name: str, files: list[Path], *, inspect: bool) -> None:
+    """Fill the upload form and wait for the per-file results."""
+    from playwright.sync_api import expect
+
+    if inspect:
+        page.get_by_text("images to inspect", exact=True).click()
+        idle(page)
+    page.get_by_role("textbox", name="Batch name").fill(name)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        [str(f) for f in files]
+    )
+    expect(page.get_by_text(files[-1].name)).to_be_visible()
+    page.get_by_role("button", name="Upload batch", exact=True).click()
+    expect(page.get_by_text(f"Upload into batch '{name}'")).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    idle(page)
+
+
+def metrics(page: Any) -> dict[str, str]:
+    """Streamlit metrics on the page as label -> value."""
+    out: dict[str, str] = {}
+    for text in page.locator('[data-testid="stMetric"]').all_inner_texts():
+        parts = [p.strip() for p in text.split("\n") if p.strip()]
+        if len(parts) >= 2:
+            out[parts[0]] = parts[1]
+    return out
+
+
+def job_status(store: Store, kind: str) -> str | None:
+    return store.scalar(select(Job.status).where(Job.kind == kind).order_by(Job.id.desc()))
+
+
+def test_journeys_end_to_end(
+    studio_stack: Stack, browser_page: Any, screenshots: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    store = Store(studio_stack.data_dir)
+    train_files, inspect_files = write_images(tmp_path / "files")
+    try:
+        # Sign in (the first admin was created by the launcher from ADN_ADMIN_PASSWORD).
+        page.goto(studio_stack.url)
+        page.get_by_role("textbox", name="User name").fill("admin")
+        page.get_by_role("textbox", name="Password").fill("wrong-password")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_text("Wrong user name or password")).to_be_visible()
+        shoot(page, screenshots, "sign_in")
+        page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_role("heading", name="Projects & upload")).to_be_visible()
+        idle(page)
+
+        # Journey 1: project, a training batch, an inspect batch with a corrupt file.
+        page.get_by_role("textbox", name="Project name").fill("Browser line")
+        page.get_by_role("button", name="Create project", exact=True).click()
+        expect(page.get_by_text("created and selected")).to_be_visible()
+        idle(page)
+        upload(page, "normals", train_files, inspect=False)
+        assert metrics(page) == {"Accepted": "8", "Duplicates": "0", "Rejected": "0"}
+        upload(page, "monday", inspect_files, inspect=True)
+        assert metrics(page) == {"Accepted": "6", "Duplicates": "0", "Rejected": "1"}
+        rejected = page.locator('[data-testid="stAlert"]').filter(has_text="corrupt.png")
+        expect(rejected).to_be_visible()
+        shoot(page, screenshots, "projects")
+
+        # Journey 2: train a tiny model (mobilenet_v2 has offline weights) and wait for it.
+        go_to(page, "Train", "Train & score")
+        page.get_by_text("tiny:", exact=False).first.click()
+        idle(page)
+        shoot(page, screenshots, "train")
+        page.get_by_role("button", name="Queue training", exact=True).click()
+        expect(page.get_by_text("Queued 1 job(s)")).to_be_visible()
+        go_to(page, "Jobs", "Jobs")
+        store.wait_for(
+            "the training job to finish",
+            lambda: job_status(store, "train") in ("succeeded", "failed", "cancelled"),
+            JOB_TIMEOUT_S,
+        )
+        error = store.scalar(select(Job.error).where(Job.kind == "train"))
+        assert job_status(store, "train") == "succeeded", f"{error}\n{studio_stack.logs()}"
+        # The live table refreshes itself: no reload needed to see nothing running any more.
+        expect(page.locator('[data-testid="stMetric"]').filter(has_text="Running")).to_contain_text(
+            "0", timeout=15_000
+        )
+        idle(page)
+        shoot(page, screenshots, "jobs")
+
+        # Journey 3: score the inspect batch.
+        go_to(page, "Train", "Train & score")
+        page.get_by_role("button", name="Queue scoring", exact=True).click()
+        expect(page.get_by_text("Queued 1 job(s)")).to_be_visible()
+        store.wait_for(
+            "the scoring job to finish",
+            lambda: job_status(store, "score") in ("succeeded", "failed", "cancelled"),
+            JOB_TIMEOUT_S,
+        )
+        error = store.scalar(select(Job.error).where(Job.kind == "score"))
+        assert job_status(store, "score") == "succeeded", f"{error}\n{studio_stack.logs()}"
+
+        # Journey 4: review two images with the keyboard (a = anomalous, n = normal).
+        go_to(page, "Review", "Review")
+        expect(page.get_by_text("0 of 6 reviewed")).to_be_visible()
+        shoot(page, screenshots, "review")
+        page.get_by_role("heading", name="Review", exact=True).click()  # focus off any input
+        page.keyboard.press("a")
+        store.wait_for(
+            "the first verdict", lambda: store.scalar(select(func.count(Verdict.id))) == 1, 30
+        )
+        idle(page)
+        page.keyboard.press("n")
+        store.wait_for(
+            "the second verdict", lambda: store.scalar(select(func.count(Verdict.id))) == 2, 30
+        )
+        idle(page)
+        expect(page.get_by_text("2 of 6 reviewed")).to_be_visible()
+
+        # Journey 5: move the threshold and save it as a new version.
+        go_to(page, "Thresholds", "Thresholds")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=RENDER_TIMEOUT_MS)
+        thumb_value = page.locator('[data-testid="stSliderThumbValue"]').first
+        before = thumb_value.inner_text()
+        page.get_by_role("slider").first.focus()
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        idle(page)
+        assert thumb_value.inner_text() != before
+        page.get_by_role("button", name="Save as new version", exact=True).click()
+        expect(page.get_by_text("Saved threshold version 2")).to_be_visible()
+        idle(page)
+        shoot(page, screenshots, "thresholds")
+
+        # Journey 6 and 7: the comparison page renders; the export offers the files.
+        go_to(page, "Compare", "Compare")
+        shoot(page, screenshots, "compare")
+        go_to(page, "Export", "Export")
+        assert metrics(page)["Images"] == "6" and metrics(page)["Reviewed"] == "2"
+        expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
+        expect(page.get_by_role("button", name="Download checkpoint")).to_be_visible()
+        shoot(page, screenshots, "export")
+        go_to(page, "Users", "Users")
+        shoot(page, screenshots, "users")
+    except Exception:
+        shoot(page, screenshots, "failure")
+        raise
+
+    # The database holds what the browser did.
+    admin_id = store.scalar(select(User.id).where(User.username == "admin"))
+    verdicts = store.rows(select(Verdict.label, Verdict.user_id).order_by(Verdict.id))
+    assert verdicts == [("anomalous", admin_id), ("normal", admin_id)]
+    thresholds = store.rows(
+        select(Threshold.version, Threshold.is_active, Threshold.created_by).order_by(
+            Threshold.version
+        )
+    )
+    assert [t.version for t in thresholds] == [1, 2]
+    assert [t.is_active for t in thresholds] == [False, True]
+    assert thresholds[-1].created_by == admin_id
+    inspect_batch = store.scalar(select(ImageBatch).where(ImageBatch.name == "monday"))
+    assert (inspect_batch.accepted_count, inspect_batch.rejected_count) == (6, 1)
+    scored = store.scalar(
+        select(func.count(Score.id))
+        .join(Image, Image.id == Score.image_id)
+        .where(Image.batch_id == inspect_batch.id)
+    )
+    assert scored == 6
+    assert store.scalar(select(func.count(Heatmap.id))) == 6
+    store.engine.dispose()

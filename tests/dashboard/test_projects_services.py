@@ -1,0 +1,169 @@
+"""Services behind Projects & upload: ingest of mixed uploads, label sources, thumbnails."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+
+from dashboard.services import projects as project_service
+from dashboard.services import uploads
+from db.errors import IngestError, LabelFileError, PermissionDeniedError
+from db.repositories import count_images, get_batch, get_user
+from db.session import session_scope
+from tests.dashboard.conftest import ProjectInfo, StudioUser, png_bytes
+from tests.fixtures.bad_images import write_bad_corpus, zip_bomb
+from tests.fixtures.synthetic import textured_image
+
+
+def _items(folder: Path, names: list[str]) -> list[uploads.UploadedItem]:
+    return [uploads.UploadedItem(n, (folder / n).read_bytes()) for n in names]
+
+
+def test_mixed_upload_gives_one_verdict_per_file_and_keeps_the_good_ones(
+    tmp_path: Path, studio_factory, studio_store, studio_users, studio_project: ProjectInfo
+) -> None:
+    corpus = write_bad_corpus(tmp_path / "corpus")
+    items = _items(tmp_path / "corpus", sorted(corpus))
+    items.append(uploads.UploadedItem("again/valid.png", items[-1].data))  # a duplicate
+    progress: list[tuple[int, int]] = []
+    with session_scope(studio_factory) as session:
+        result = uploads.upload_batch(
+            session,
+            settings=studio_store,
+            project_id=studio_project.id,
+            batch_name="mixed",
+            purpose="inspect",
+            files=items,
+            actor=get_user(session, studio_users["reviewer"].id),
+            progress=lambda done, total, _name: progress.append((done, total)),
+        )
+    by_name = {o.name: o for o in result.outcomes}
+    for name, expected in corpus.items():
+        wanted = "accepted" if expected == "ok" else "rejected"
+        assert by_name[name].status == wanted, (name, by_name[name])
+        if wanted == "rejected":
+            assert by_name[name].reason
+    assert by_name["again/valid.png"].status == "duplicate"
+    ok = sum(1 for v in corpus.values() if v == "ok")
+    assert (result.accepted, result.duplicates) == (ok, 1)
+    assert result.rejected == len(corpus) - ok
+    assert progress[0] == (0, len(items)) and progress[-1] == (len(items), len(items))
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress)
+    with session_scope(studio_factory) as session:
+        assert count_images(session, project_id=studio_project.id) == ok
+        batch = get_batch(session, result.batch_id)
+        assert (batch.accepted_count, batch.rejected_count) == (ok, len(corpus) - ok)
+
+
+def test_refused_zip_is_one_rejected_row_and_other_files_stay(
+    tmp_path: Path, studio_factory, studio_store, studio_users, studio_project: ProjectInfo
+) -> None:
+    bomb = zip_bomb(tmp_path / "bomb.zip", uncompressed_mb=40).read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("inner/x.png", png_bytes(textured_image(32, seed=9)))
+    items = [
+        uploads.UploadedItem("bomb.zip", bomb),
+        uploads.UploadedItem("good.zip", buffer.getvalue()),
+        uploads.UploadedItem("loose.png", png_bytes(textured_image(32, seed=10))),
+    ]
+    with session_scope(studio_factory) as session:
+        result = uploads.upload_batch(
+            session,
+            settings=studio_store,
+            project_id=studio_project.id,
+            batch_name="zips",
+            purpose="inspect",
+            files=items,
+            actor=get_user(session, studio_users["reviewer"].id),
+        )
+    rows = {o.name: o for o in result.outcomes}
+    assert rows["bomb.zip"].status == "rejected"
+    assert rows["bomb.zip"].reason.startswith("zip refused:")
+    assert rows["good.zip/inner/x.png"].status == "accepted"
+    assert rows["loose.png"].status == "accepted"
+    with session_scope(studio_factory) as session:
+        assert count_images(session, project_id=studio_project.id) == 2
+
+
+def test_viewer_cannot_upload_through_the_service(
+    studio_factory, studio_store, studio_users: dict[str, StudioUser], studio_project
+) -> None:
+    with session_scope(studio_factory) as session:
+        viewer = get_user(session, studio_users["viewer"].id)
+        with pytest.raises(PermissionDeniedError):
+            uploads.upload_batch(
+                session,
+                settings=studio_store,
+                project_id=studio_project.id,
+                batch_name="sneaky",
+                purpose="train",
+                files=[uploads.UploadedItem("a.png", png_bytes(textured_image(32)))],
+                actor=viewer,
+            )
+        with pytest.raises(PermissionDeniedError):
+            project_service.new_project(session, name="nope", description=None, actor=viewer)
+
+
+def test_empty_upload_is_refused(studio_factory, studio_store, studio_users, studio_project):
+    with session_scope(studio_factory) as session, pytest.raises(IngestError, match="no files"):
+        uploads.upload_batch(
+            session,
+            settings=studio_store,
+            project_id=studio_project.id,
+            batch_name="empty",
+            purpose="train",
+            files=[],
+            actor=get_user(session, studio_users["reviewer"].id),
+        )
+
+
+def test_label_sources() -> None:
+    assert uploads.label_source("none") is None
+    folder = uploads.label_source("folders")
+    assert folder.lookup("widget/test/crack/1.png").label == "anomalous"
+    csv_source = uploads.label_source("csv", b"filename,label,category\na.png,good,caps\n")
+    info = csv_source.lookup("sub/a.png")
+    assert (info.label, info.category) == ("normal", "caps")
+    with pytest.raises(LabelFileError, match="gave none"):
+        uploads.label_source("csv", None)
+    with pytest.raises(LabelFileError, match="line 2"):
+        uploads.label_source("csv", b"filename,label\na.png,perhaps\n")
+
+
+def test_zip_detection_by_name_or_magic() -> None:
+    assert uploads.UploadedItem("A.ZIP", b"").is_zip
+    assert uploads.UploadedItem("noext", b"PK\x03\x04rest").is_zip
+    assert not uploads.UploadedItem("a.png", b"\x89PNG").is_zip
+
+
+@pytest.mark.parametrize("name", ["gray16.png", "cmyk.jpg", "palette_transparent.png", "rgba.png"])
+def test_thumbnails_are_rgb_pngs_for_odd_modes(tmp_path: Path, name: str) -> None:
+    write_bad_corpus(tmp_path)
+    data = project_service.thumbnail_png(tmp_path / name, side=32)
+    assert data is not None
+    with PILImage.open(io.BytesIO(data)) as thumb:
+        assert thumb.format == "PNG" and thumb.mode == "RGB"
+        assert max(thumb.size) <= 32
+
+
+def test_thumbnail_of_unreadable_file_is_none(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    assert project_service.thumbnail_png(tmp_path / "bad.png") is None
+    assert project_service.thumbnail_png(tmp_path / "missing.png") is None
+
+
+def test_batches_summary_names_creator_and_counts(studio_factory, train_batch, inspect_batch):
+    with session_scope(studio_factory) as session:
+        rows = project_service.batches(session, get_batch(session, train_batch.id).project_id)
+    by_name = {r.name: r for r in rows}
+    assert by_name[train_batch.name].images == 6
+    assert by_name[inspect_batch.name].purpose == "inspect"
+    assert {r.created_by for r in rows} == {"reviewer"}
+    assert "normal training images" in by_name[train_batch.name].label
+    assert project_service.page_count(0, 24) == 1
+    assert project_service.page_count(25, 24) == 2

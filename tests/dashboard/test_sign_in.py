@@ -1,0 +1,77 @@
+"""The sign-in page: credentials, one message for every failure, the first-admin hint."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.context import USER_KEY
+from dashboard.services import auth
+from db.repositories import set_active
+from db.session import session_scope
+from tests.dashboard.conftest import PASSWORDS, REPO_ROOT, OpenPage, StudioUser
+
+PAGE = "dashboard/pages/sign_in.py"
+
+
+def sign_in(open_page: OpenPage, username: str, password: str):
+    app = open_page(PAGE, role=None, project_id=None).run()
+    app.text_input[0].input(username)
+    app.text_input[1].input(password)
+    app.button[0].click()
+    return app.run()
+
+
+def test_right_password_signs_in(open_page: OpenPage, studio_users: dict[str, StudioUser]) -> None:
+    app = sign_in(open_page, "Reviewer", PASSWORDS["reviewer"])
+    assert not app.exception
+    assert not app.error
+    user = app.session_state[USER_KEY]
+    assert (user.username, user.role) == ("reviewer", "reviewer")
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("reviewer", "wrong-password-1"), ("nobody", "whatever-pass-1"), ("", "")],
+)
+def test_wrong_credentials_get_one_message(
+    open_page: OpenPage, studio_users: dict[str, StudioUser], username: str, password: str
+) -> None:
+    app = sign_in(open_page, username, password)
+    assert [e.value for e in app.error] == [auth.WRONG_CREDENTIALS]
+    assert USER_KEY not in app.session_state
+
+
+def test_deactivated_user_is_refused(
+    open_page: OpenPage, studio_factory, studio_users: dict[str, StudioUser]
+) -> None:
+    with session_scope(studio_factory) as session:
+        set_active(session, studio_users["viewer"].id, False)
+    app = sign_in(open_page, "viewer", PASSWORDS["viewer"])
+    assert [e.value for e in app.error] == [auth.WRONG_CREDENTIALS]
+    assert USER_KEY not in app.session_state
+
+
+def test_page_says_how_to_sign_in_the_first_time(
+    open_page: OpenPage, studio_store, studio_users: dict[str, StudioUser]
+) -> None:
+    app = open_page(PAGE, role=None, project_id=None).run()
+    hint = app.info[0].value
+    assert "**admin**" in hint
+    assert str(studio_store.data_dir / "first-admin-password.txt") in hint
+    assert not app.warning  # users exist, so no "no account yet" warning
+
+
+def test_empty_store_says_to_start_the_launcher(studio_store) -> None:
+    app = AppTest.from_file(str(REPO_ROOT / PAGE), default_timeout=30).run()
+    assert "adn-studio" in app.warning[0].value
+
+
+def test_still_valid_rereads_role(studio_factory, studio_users: dict[str, StudioUser]) -> None:
+    from db.repositories import set_role
+
+    with session_scope(studio_factory) as session:
+        set_role(session, studio_users["viewer"].id, "reviewer")
+        fresh = auth.still_valid(session, studio_users["viewer"].id)
+        assert fresh is not None and fresh.role == "reviewer"
+        assert auth.still_valid(session, 9999) is None
