@@ -363,7 +363,11 @@ def ready_model(
             model.id,
             artifact_path=artifact,
             metrics={"auroc": 1.0},
-            calibration={"normal_scores": list(NORMAL_SCORES)},
+            calibration={
+                "scores": list(NORMAL_SCORES),
+                "quantile": 0.99,
+                "threshold": max(NORMAL_SCORES),
+            },
             training_image_count=len(train_batch.image_ids),
         )
         for index, (image_id, value) in enumerate(scores.items()):

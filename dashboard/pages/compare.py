@@ -1,0 +1,197 @@
+"""Compare attention variants trained on the same images, on the same labelled images."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import streamlit as st
+
+from dashboard import charts, context
+from dashboard.services import compare as service
+from dashboard.services import heatmaps
+from dashboard.services import review as review_service
+from db.session import session_scope
+from db.storage import resolve_data_path
+
+logger = logging.getLogger(__name__)
+
+MAX_DISAGREEMENT_ROWS = 500
+
+
+@st.cache_data(show_spinner="Bootstrapping the AUROC intervals…", max_entries=32)
+def _auroc_table(
+    columns: tuple[str, ...],
+    scores: np.ndarray,
+    categories: tuple[str, ...],
+    truths: tuple[str | None, ...],
+) -> service.AurocTable:
+    """The bootstrap table, cached on its inputs (it only changes when scores or labels do)."""
+    return service.auroc_table_of(columns, scores, categories, truths)
+
+
+def _table(comparison: service.Comparison) -> None:
+    st.subheader("AUROC per category")
+    table = _auroc_table(
+        tuple(comparison.columns),
+        comparison.scores,
+        tuple(str(c) for c in comparison.categories),
+        tuple(comparison.truths.tolist()),
+    )
+    if all(cell is None for cell in table.cells.values()):
+        st.info(
+            "Every category's labelled images are of one class only, so AUROC is undefined. "
+            "Review (or upload with labels) both anomalous and normal images."
+        )
+        return
+    st.markdown(service.table_markdown(table))
+    st.caption(
+        "AUROC in % with the 95 % stratified bootstrap interval (1,000 resamples); the best "
+        "model of each row in bold. The mean row averages the categories."
+    )
+
+
+def _charts(comparison: service.Comparison) -> None:
+    curves = service.roc_curves(comparison)
+    left, right = st.columns(2)
+    if curves:
+        left.plotly_chart(
+            charts.roc_overlay_figure(
+                [charts.NamedCurve(name, c.x, c.y, auc) for name, c, auc in curves]
+            ),
+            key="adn_cmp_roc",
+        )
+    frame = service.normalised_scores(comparison)
+    if not frame.empty:
+        right.plotly_chart(
+            charts.distribution_figure(frame["model"], frame["label"], frame["scaled"]),
+            key="adn_cmp_dist",
+        )
+
+
+def _disagreements(comparison: service.Comparison) -> list[int]:
+    st.subheader("Where the models disagree")
+    frame = service.disagreements(comparison)
+    if frame.empty:
+        st.caption(
+            "The models give the same verdict on every common image (under each model's active "
+            "threshold; models without an active threshold give none)."
+        )
+        return []
+    st.caption(
+        f"{len(frame)} of {comparison.image_ids.size} images get different verdicts (verdict and "
+        "score per model, under each model's active threshold)."
+    )
+    st.dataframe(
+        frame.head(MAX_DISAGREEMENT_ROWS).drop(columns=["image_id"]),
+        hide_index=True,
+        key="adn_cmp_disagree",
+    )
+    return [int(i) for i in frame["image_id"]]
+
+
+@st.fragment
+def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> None:
+    """The chosen image and each model's heatmap overlay; reruns alone when the choice moves."""
+    st.subheader("Heatmaps side by side")
+    ids = comparison.image_ids.tolist()
+    order = disagreeing + [i for i in ids if i not in set(disagreeing)]
+    position = {image_id: index for index, image_id in enumerate(ids)}
+    left, right = st.columns([3, 1])
+    chosen = left.selectbox(
+        "Image",
+        order,
+        format_func=lambda i: (
+            f"{comparison.names[position[i]]} · truth {comparison.truths[position[i]] or '—'}"
+            + (" · models disagree" if i in disagreeing else "")
+        ),
+        key="adn_cmp_image",
+    )
+    opacity = right.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="adn_cmp_opacity")
+    if chosen is None:
+        return
+    index = position[int(chosen)]
+    data_dir = context.store_settings().data_dir
+    try:
+        original = heatmaps.load_display_image(
+            resolve_data_path(data_dir, comparison.storage_paths[index]), max_side=512
+        )
+    except heatmaps.PictureError as exc:
+        st.error(f"Cannot show this image: {exc}")
+        return
+    with session_scope(context.session_factory()) as session:
+        pngs = [
+            review_service.heatmap_png(session, image_id=int(chosen), model_version_id=m.id)
+            for m in comparison.models
+        ]
+    columns = st.columns(len(comparison.models) + 1)
+    columns[0].image(original, caption="Original", width="stretch")
+    for column, name, png, row in zip(
+        columns[1:], comparison.columns, pngs, range(len(comparison.models)), strict=True
+    ):
+        caption = (
+            f"{name} · score {comparison.scores[row, index]:.3g} · "
+            f"{comparison.verdicts[row, index] or 'no threshold'}"
+        )
+        if png is None:
+            column.info(f"{name}: no heatmap stored")
+            continue
+        try:
+            column.image(heatmaps.overlay(original, png, opacity), caption=caption, width="stretch")
+        except heatmaps.PictureError as exc:
+            column.error(f"{name}: {exc}")
+
+
+def render() -> None:
+    """The compare page."""
+    st.title("Compare variants")
+    context.require_user()
+    project_id = context.selected_project()
+    if project_id is None:
+        st.info("Choose a project in the sidebar first.")
+        st.stop()
+    with session_scope(context.session_factory()) as session:
+        groups = service.training_groups(session, project_id)
+    if not groups:
+        st.info("No model of this project is ready yet. Train variants on the **Train** page.")
+        st.stop()
+    by_key = {g.key: g for g in groups}
+    key = st.selectbox(
+        "Models trained on the same images",
+        list(by_key),
+        format_func=lambda k: by_key[k].label,
+        key="adn_cmp_group",
+        help="Models are grouped by the batches, image selection and category they trained on.",
+    )
+    group = by_key[key]
+    if len(group.models) < 2:
+        st.info(
+            "Only one model was trained on these images. Train another attention variant on the "
+            "same images (Train page, several variants at once) to compare them."
+        )
+    with session_scope(context.session_factory()) as session:
+        comparison = service.load_comparison(session, group.models)
+    if comparison.image_ids.size == 0:
+        st.info(
+            "No image was scored by all of these models. Score the same batch with each model "
+            "on the **Train** page."
+        )
+        st.stop()
+    labelled = int(comparison.labelled.sum())
+    st.caption(
+        f"{comparison.image_ids.size} images scored by every model; {labelled} with a label "
+        "(reviewer verdict, else the label that came with the upload)."
+    )
+    if labelled == 0:
+        st.info(
+            "None of these images has a label yet. Review some on the **Review** page, or "
+            "upload them with labels (folder names or a CSV)."
+        )
+    else:
+        _table(comparison)
+        _charts(comparison)
+    disagreeing = _disagreements(comparison)
+    _side_by_side(comparison, disagreeing)
+
+
+render()

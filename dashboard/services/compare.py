@@ -1,0 +1,363 @@
+"""Compare model versions trained on the same images: AUROC with intervals per category, ROC
+overlays, normalised score distributions and the images where their verdicts disagree.
+
+Ground truth per image: the current reviewer verdict (anomalous/normal), else the known label.
+Only images that every compared model scored are used, so the numbers are paired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard.services import metrics
+from dashboard.services.review import ModelChoice, ready_models
+from dashboard.services.thresholds import current_labels, model_verdicts
+from db.errors import NotFoundError
+from db.models import Image, Score
+from db.repositories import get_job, get_model_version
+
+logger = logging.getLogger(__name__)
+
+VARIANT_NAMES = {"none": "No attention", "se": "SENet", "cbam": "CBAM"}
+NO_CATEGORY = "(no category)"
+MEAN_ROW = "Mean"
+
+
+@dataclass(frozen=True)
+class CompareGroup:
+    """Ready model versions trained on the same images (same batches, selection, category)."""
+
+    key: str
+    batch_ids: tuple[int, ...] | None
+    category: str | None
+    selected_images: int | None
+    models: tuple[ModelChoice, ...]
+
+    @property
+    def latest(self) -> datetime:
+        return max(m.created_at for m in self.models)
+
+    @property
+    def label(self) -> str:
+        """A short description for the group picker."""
+        if self.batch_ids is None:
+            source = "training images not recorded"
+        else:
+            names = ", ".join(str(b) for b in self.batch_ids)
+            source = f"batch{'es' if len(self.batch_ids) > 1 else ''} {names}"
+            if self.selected_images is not None:
+                source += f" ({self.selected_images} chosen images)"
+        scope = f" · {self.category}" if self.category else ""
+        variants = ", ".join(VARIANT_NAMES.get(m.variant, m.variant) for m in self.models)
+        return f"{source}{scope} · {len(self.models)} models: {variants}"
+
+
+def _training_set(session: Session, model_id: int) -> tuple[Any, ...] | None:
+    """(batch ids, category, image ids) from the model's training job, else its config."""
+    model = get_model_version(session, model_id)
+    params: dict[str, Any] = {}
+    if model.job_id is not None:
+        try:
+            params = dict(get_job(session, model.job_id).params_json or {})
+        except NotFoundError:
+            params = {}
+    if not params.get("batch_ids"):
+        params = {**dict(model.config_json or {}), **params}
+    batch_ids = params.get("batch_ids")
+    if not batch_ids:
+        return None
+    image_ids = params.get("image_ids")
+    category = params.get("category", model.category)
+    return (
+        tuple(sorted(int(b) for b in batch_ids)),
+        category or None,
+        None if image_ids is None else tuple(sorted(int(i) for i in image_ids)),
+    )
+
+
+def training_groups(session: Session, project_id: int) -> list[CompareGroup]:
+    """Groups of ready models of a project by training images, the newest group first."""
+    groups: dict[str, list[ModelChoice]] = {}
+    keys: dict[str, tuple[Any, ...] | None] = {}
+    for model in ready_models(session, project_id):
+        training = _training_set(session, model.id)
+        if training is None:
+            key = f"model-{model.id}"
+        else:
+            digest = hashlib.sha1(repr(training).encode(), usedforsecurity=False).hexdigest()[:12]
+            key = f"set-{digest}"
+        groups.setdefault(key, []).append(model)
+        keys[key] = training
+    result = []
+    for key, models in groups.items():
+        training = keys[key]
+        result.append(
+            CompareGroup(
+                key=key,
+                batch_ids=None if training is None else training[0],
+                category=None if training is None else training[1],
+                selected_images=None
+                if training is None or training[2] is None
+                else len(training[2]),
+                models=tuple(sorted(models, key=lambda m: (m.variant != "none", m.variant, m.id))),
+            )
+        )
+    return sorted(result, key=lambda g: g.latest, reverse=True)
+
+
+def column_names(models: Sequence[ModelChoice]) -> list[str]:
+    """One column name per model: the variant, with the model id where variants repeat."""
+    names = [VARIANT_NAMES.get(m.variant, m.variant) for m in models]
+    return [f"{n} #{m.id}" if names.count(n) > 1 else n for n, m in zip(names, models, strict=True)]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Paired scores of several models on the images all of them scored."""
+
+    models: tuple[ModelChoice, ...]
+    columns: list[str]
+    image_ids: np.ndarray
+    names: list[str]
+    categories: np.ndarray  # object array of category names (NO_CATEGORY when empty)
+    storage_paths: list[str]
+    truths: np.ndarray  # object array: "anomalous", "normal" or None
+    scores: np.ndarray  # (models, images)
+    verdicts: np.ndarray  # (models, images) object: model verdicts under active thresholds
+
+    @property
+    def labelled(self) -> np.ndarray:
+        return np.array([t is not None for t in self.truths], dtype=bool)
+
+    @property
+    def positives(self) -> np.ndarray:
+        return np.array([t == "anomalous" for t in self.truths], dtype=bool)
+
+
+def _scores_of(session: Session, model_id: int) -> dict[int, float]:
+    rows = session.execute(
+        select(Score.image_id, Score.score).where(Score.model_version_id == model_id)
+    )
+    return {int(image_id): float(score) for image_id, score in rows}
+
+
+def load_comparison(session: Session, models: Sequence[ModelChoice]) -> Comparison:
+    """Scores, verdicts and ground truth of ``models`` on the images they all scored."""
+    per_model = [_scores_of(session, m.id) for m in models]
+    common = sorted(set.intersection(*(set(r) for r in per_model))) if per_model else []
+    images = (
+        {
+            int(row.id): row
+            for row in session.execute(
+                select(
+                    Image.id,
+                    Image.original_name,
+                    Image.category,
+                    Image.storage_path,
+                    Image.known_label,
+                )
+                .join(Score, Score.image_id == Image.id)
+                .where(Score.model_version_id == models[0].id)
+            )
+        }
+        if models
+        else {}
+    )
+    labels = current_labels(session, models[0].id) if models else {}
+    truths = []
+    for image_id in common:
+        label = labels.get(image_id)
+        known = images[image_id].known_label
+        truths.append(label if label in ("anomalous", "normal") else known)
+    raw_categories = [images[i].category for i in common]
+    scores = np.array([[rows[i] for i in common] for rows in per_model], dtype=np.float64)
+    scores = scores.reshape(len(models), len(common))
+    verdicts = np.empty((len(models), len(common)), dtype=object)
+    for index, model in enumerate(models):
+        verdicts[index] = model_verdicts(session, model.id, scores[index], raw_categories)
+    return Comparison(
+        models=tuple(models),
+        columns=column_names(models),
+        image_ids=np.array(common, dtype=np.int64),
+        names=[images[i].original_name for i in common],
+        categories=np.array([c or NO_CATEGORY for c in raw_categories], dtype=object),
+        storage_paths=[images[i].storage_path for i in common],
+        truths=np.array(truths, dtype=object),
+        scores=scores,
+        verdicts=verdicts,
+    )
+
+
+@dataclass(frozen=True)
+class AurocCell:
+    """AUROC and its bootstrap interval for one model on one category (or the mean)."""
+
+    auroc: float
+    low: float
+    high: float
+
+    def text(self) -> str:
+        return f"{self.auroc * 100:.1f} ({self.low * 100:.1f}–{self.high * 100:.1f})"
+
+
+@dataclass(frozen=True)
+class AurocTable:
+    """Rows = categories + mean, columns = models; None where a category lacks a class."""
+
+    rows: list[str]
+    columns: list[str]
+    cells: dict[tuple[str, str], AurocCell | None]
+    counts: dict[str, tuple[int, int]]  # row -> (anomalous, normal)
+
+    def best(self, row: str) -> set[str]:
+        """The columns with the highest AUROC in ``row``."""
+        values = {c: cell.auroc for c in self.columns if (cell := self.cells[(row, c)])}
+        if not values:
+            return set()
+        top = max(values.values())
+        return {c for c, v in values.items() if abs(v - top) < 1e-12}
+
+
+def auroc_table(comparison: Comparison, *, n_boot: int = 1000, seed: int = 0) -> AurocTable:
+    """Per-category AUROC (%) with 95 % stratified bootstrap intervals, and their mean."""
+    return auroc_table_of(
+        tuple(comparison.columns),
+        comparison.scores,
+        tuple(str(c) for c in comparison.categories),
+        tuple(comparison.truths.tolist()),
+        n_boot=n_boot,
+        seed=seed,
+    )
+
+
+def auroc_table_of(
+    columns: tuple[str, ...],
+    scores: np.ndarray,
+    categories: tuple[str, ...],
+    truths: tuple[str | None, ...],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> AurocTable:
+    """The AUROC table from plain arrays (hashable inputs, so pages can cache it).
+
+    ``scores`` is (models, images); the mean row's interval comes from the mean of the
+    categories' bootstrap replicates.
+    """
+    category_array = np.array(categories, dtype=object)
+    labelled = np.array([t is not None for t in truths], dtype=bool)
+    positives = np.array([t == "anomalous" for t in truths], dtype=bool)
+    rows = sorted({str(c) for c in category_array[labelled]})
+    cells: dict[tuple[str, str], AurocCell | None] = {}
+    counts: dict[str, tuple[int, int]] = {}
+    replicates: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    for row in rows:
+        mask = labelled & (category_array == row)
+        n_pos = int((positives & mask).sum())
+        counts[row] = (n_pos, int(mask.sum()) - n_pos)
+        for index, column in enumerate(columns):
+            if n_pos == 0 or n_pos == mask.sum():
+                cells[(row, column)] = None
+                continue
+            estimate = metrics.bootstrap_auroc(
+                scores[index, mask], positives[mask], n_boot=n_boot, seed=seed
+            )
+            cells[(row, column)] = AurocCell(estimate.auroc, estimate.low, estimate.high)
+            replicates[column].append(estimate.replicates)
+    for column in columns:
+        defined = [cells[(r, column)] for r in rows if cells[(r, column)] is not None]
+        if not defined:
+            cells[(MEAN_ROW, column)] = None
+            continue
+        mean_replicates = np.mean(np.vstack(replicates[column]), axis=0)
+        low, high = np.percentile(mean_replicates, [2.5, 97.5])
+        mean = float(np.mean([c.auroc for c in defined if c is not None]))
+        cells[(MEAN_ROW, column)] = AurocCell(mean, float(low), float(high))
+    total_pos = int((positives & labelled).sum())
+    counts[MEAN_ROW] = (total_pos, int(labelled.sum()) - total_pos)
+    return AurocTable([*rows, MEAN_ROW], list(columns), cells, counts)
+
+
+def table_markdown(table: AurocTable) -> str:
+    """The table in the paper's format: AUROC % (95 % CI), best per row in bold."""
+    header = "| Category | " + " | ".join(table.columns) + " | anomalous / normal |"
+    lines = [header, "|" + "---|" * (len(table.columns) + 2)]
+    for row in table.rows:
+        best = table.best(row)
+        cells = []
+        for column in table.columns:
+            cell = table.cells[(row, column)]
+            if cell is None:
+                cells.append("–")
+            else:
+                cells.append(f"**{cell.text()}**" if column in best else cell.text())
+        n_pos, n_neg = table.counts[row]
+        name = f"**{row}**" if row == MEAN_ROW else row
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {n_pos} / {n_neg} |")
+    return "\n".join(lines)
+
+
+def roc_curves(comparison: Comparison) -> list[tuple[str, metrics.Curve, float]]:
+    """Each model's ROC curve and AUROC on the labelled common images (empty if one class)."""
+    mask = comparison.labelled
+    positives = comparison.positives[mask]
+    if positives.all() or not positives.any():
+        return []
+    result = []
+    for index, column in enumerate(comparison.columns):
+        scores = comparison.scores[index, mask]
+        result.append(
+            (column, metrics.roc_curve(scores, positives), metrics.auroc(scores, positives))
+        )
+    return result
+
+
+def normalised_scores(comparison: Comparison) -> pd.DataFrame:
+    """Labelled scores of each model scaled to 0..1 over the common images (scales differ)."""
+    mask = comparison.labelled
+    frames = []
+    for index, column in enumerate(comparison.columns):
+        values = comparison.scores[index]
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+        frames.append(
+            pd.DataFrame(
+                {"model": column, "label": comparison.truths[mask], "scaled": scaled[mask]}
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=["model", "label", "scaled"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def disagreements(comparison: Comparison) -> pd.DataFrame:
+    """Images whose model verdicts (under each model's active threshold) are not all the same."""
+    records = []
+    for position, image_id in enumerate(comparison.image_ids.tolist()):
+        verdicts = comparison.verdicts[:, position]
+        decided = {v for v in verdicts if v is not None}
+        if len(decided) < 2:
+            continue
+        record: dict[str, Any] = {
+            "image_id": image_id,
+            "image": comparison.names[position],
+            "category": comparison.categories[position],
+            "truth": comparison.truths[position] or "—",
+        }
+        for index, column in enumerate(comparison.columns):
+            record[column] = (
+                f"{verdicts[index] or 'no threshold'} ({comparison.scores[index, position]:.3g})"
+            )
+        records.append(record)
+    columns = ["image_id", "image", "category", "truth", *comparison.columns]
+    return pd.DataFrame(records, columns=columns)
