@@ -13,6 +13,8 @@ from engine.models.attentdiffernet.loss import anomaly_score
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
 
 ViewProgress = Callable[[int], None]
+# Views per flow pass when scoring: large, because a pass costs a full read of the flow's weights.
+FLOW_BATCH = 1024
 
 
 def prepare_for_device(model: AttentDifferNetModel, device: torch.device) -> AttentDifferNetModel:
@@ -84,28 +86,26 @@ def score_images(
     batch_size: int,
     on_batch: ViewProgress | None = None,
 ) -> np.ndarray:
-    """Anomaly score per image: mean of z² over ``views`` deterministic rotations and all dims."""
+    """Anomaly score per image: mean of z² over ``views`` deterministic rotations and all dims.
+
+    The extractor runs in small batches (what convolutions like); the flow then runs on many
+    views at once, since each of its passes reads all of its weights.
+    """
     count = images_u8.shape[0]
     if count == 0:
         return np.empty(0)
-    batch_size = resolve_batch_size(batch_size, device)
     angles = test_view_angles(views)
     image_index = torch.arange(count).repeat_interleave(views)
     degrees = angles.repeat(count)
-    totals = torch.zeros(count, dtype=torch.float64)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, image_index.numel(), batch_size):
-                index = image_index[start : start + batch_size]
-                batch = view_batch(images_u8, index, degrees[start : start + batch_size], device)
-                with autocast_for(device):
-                    features = model.extract(batch).float()
-                z, _ = model.flow_forward(features)
-                totals.index_add_(0, index, anomaly_score(z).double().cpu())
-                if on_batch is not None:
-                    on_batch(index.numel())
+            features = extract_views(
+                model, images_u8, image_index, degrees, device, batch_size, on_batch=on_batch
+            )
+            chunks = features.split(FLOW_BATCH)
+            per_view = torch.cat([anomaly_score(model.flow_forward(c)[0]) for c in chunks])
     finally:
         model.train(was_training)
-    return (totals / views).numpy()
+    return per_view.double().view(count, views).mean(dim=1).cpu().numpy()
