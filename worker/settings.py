@@ -14,6 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from worker.errors import SettingsError, WorkerError
+
+__all__ = ["SettingsError", "WorkerError", "WorkerSettings", "redact_url"]
+
 logger = logging.getLogger(__name__)
 
 ENV_PREFIX = "ADN_"
@@ -21,6 +25,10 @@ DEFAULT_DATA_DIR = "./data"
 DEFAULT_TASK_TIME_LIMIT_S = 6 * 3600
 DEFAULT_PROGRESS_INTERVAL_S = 2.0
 DEFAULT_STALE_JOB_AFTER_S = 120
+DEFAULT_MAX_JOB_ATTEMPTS = 3
+DEFAULT_SWEEP_INTERVAL_S = 30.0
+DEFAULT_RESEND_QUEUED_AFTER_S = 30.0
+BACKBONE_WEIGHTS = ("imagenet", "random")
 # Redis keeps a delivered message invisible this long after the hard limit before it redelivers it.
 VISIBILITY_MARGIN_S = 3600
 # The soft limit fires this long before the hard one (at most 10 % of the hard limit), so a task can
@@ -30,14 +38,6 @@ TEAM_BROKER_URL = "redis://redis:6379/0"
 
 _Getter = Callable[[str], str]
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-class WorkerError(Exception):
-    """Base class of every error the worker package raises on purpose."""
-
-
-class SettingsError(WorkerError, ValueError):
-    """A worker setting is missing, malformed or inconsistent with another one."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,12 @@ class WorkerSettings:
     visibility_timeout_s: int = 0
     progress_interval_s: float = DEFAULT_PROGRESS_INTERVAL_S
     stale_job_after_s: int = DEFAULT_STALE_JOB_AFTER_S
+    max_job_attempts: int = DEFAULT_MAX_JOB_ATTEMPTS
+    # 0 turns the periodic sweep of light-queue workers off (the adn.light.sweep task still works).
+    sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S
+    resend_queued_after_s: float = DEFAULT_RESEND_QUEUED_AFTER_S
+    # "random" is for smoke tests and demos on machines without the pretrained weight files.
+    backbone_weights: str = "imagenet"
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).expanduser().resolve()
@@ -108,6 +114,25 @@ class WorkerSettings:
                 f"ADN_PROGRESS_INTERVAL_S ({self.progress_interval_s}), or live jobs would be "
                 "taken for dead ones"
             )
+        if self.max_job_attempts < 1:
+            raise SettingsError(
+                f"ADN_MAX_JOB_ATTEMPTS must be at least 1, got {self.max_job_attempts}"
+            )
+        if self.sweep_interval_s < 0:
+            raise SettingsError(
+                f"ADN_SWEEP_INTERVAL_S must be 0 (off) or a positive number of seconds, got "
+                f"{self.sweep_interval_s}"
+            )
+        if self.resend_queued_after_s <= 0:
+            raise SettingsError(
+                f"ADN_RESEND_QUEUED_AFTER_S must be a positive number of seconds, got "
+                f"{self.resend_queued_after_s}"
+            )
+        if self.backbone_weights not in BACKBONE_WEIGHTS:
+            raise SettingsError(
+                f"ADN_BACKBONE_WEIGHTS={self.backbone_weights!r} is not one of: "
+                f"{', '.join(BACKBONE_WEIGHTS)} (random is for smoke tests only)"
+            )
 
     @property
     def uses_embedded_broker(self) -> bool:
@@ -132,6 +157,12 @@ class WorkerSettings:
             visibility_timeout_s=_int(get, "VISIBILITY_TIMEOUT_S", 0),
             progress_interval_s=_float(get, "PROGRESS_INTERVAL_S", DEFAULT_PROGRESS_INTERVAL_S),
             stale_job_after_s=_int(get, "STALE_JOB_AFTER_S", DEFAULT_STALE_JOB_AFTER_S),
+            max_job_attempts=_int(get, "MAX_JOB_ATTEMPTS", DEFAULT_MAX_JOB_ATTEMPTS),
+            sweep_interval_s=_float(get, "SWEEP_INTERVAL_S", DEFAULT_SWEEP_INTERVAL_S),
+            resend_queued_after_s=_float(
+                get, "RESEND_QUEUED_AFTER_S", DEFAULT_RESEND_QUEUED_AFTER_S
+            ),
+            backbone_weights=get("BACKBONE_WEIGHTS") or "imagenet",
         )
         logger.debug("worker settings: %s", settings.redacted())
         return settings
@@ -148,6 +179,10 @@ class WorkerSettings:
             "visibility_timeout_s": self.visibility_timeout_s,
             "progress_interval_s": self.progress_interval_s,
             "stale_job_after_s": self.stale_job_after_s,
+            "max_job_attempts": self.max_job_attempts,
+            "sweep_interval_s": self.sweep_interval_s,
+            "resend_queued_after_s": self.resend_queued_after_s,
+            "backbone_weights": self.backbone_weights,
         }
 
 
@@ -163,9 +198,7 @@ def _int(get: _Getter, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SettingsError(
-            f"{ENV_PREFIX}{name}={raw!r} is not a whole number of seconds"
-        ) from None
+        raise SettingsError(f"{ENV_PREFIX}{name}={raw!r} is not a whole number") from None
 
 
 def _float(get: _Getter, name: str, default: float) -> float:

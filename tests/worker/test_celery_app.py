@@ -56,6 +56,10 @@ def test_embedded_defaults_live_in_the_data_dir(
     assert settings.visibility_timeout_s > settings.task_time_limit_s
     assert settings.progress_interval_s == 2.0
     assert settings.stale_job_after_s == 120
+    assert settings.max_job_attempts == 3
+    assert settings.sweep_interval_s == 30.0
+    assert settings.resend_queued_after_s == 30.0
+    assert settings.backbone_weights == "imagenet"
 
 
 def test_from_env_reads_every_variable(tmp_path: Path) -> None:
@@ -69,6 +73,10 @@ def test_from_env_reads_every_variable(tmp_path: Path) -> None:
         "ADN_VISIBILITY_TIMEOUT_S": "9000",
         "ADN_PROGRESS_INTERVAL_S": "0.5",
         "ADN_STALE_JOB_AFTER_S": "30",
+        "ADN_MAX_JOB_ATTEMPTS": "5",
+        "ADN_SWEEP_INTERVAL_S": "10",
+        "ADN_RESEND_QUEUED_AFTER_S": "45",
+        "ADN_BACKBONE_WEIGHTS": "random",
     }
     s = WorkerSettings.from_env(env)
     assert s.data_dir == tmp_path / "shared"
@@ -78,6 +86,8 @@ def test_from_env_reads_every_variable(tmp_path: Path) -> None:
     assert s.worker_device == "cuda:1"
     assert (s.task_time_limit_s, s.task_soft_time_limit_s) == (7200, 7000)
     assert (s.visibility_timeout_s, s.progress_interval_s, s.stale_job_after_s) == (9000, 0.5, 30)
+    assert (s.max_job_attempts, s.sweep_interval_s, s.resend_queued_after_s) == (5, 10.0, 45.0)
+    assert s.backbone_weights == "random"
     assert s.redacted()["database_url"] == "postgresql+psycopg://adn:***@postgres:5432/adn"
 
 
@@ -99,6 +109,10 @@ def test_visibility_timeout_follows_a_raised_time_limit(tmp_path: Path) -> None:
         ({"ADN_PROGRESS_INTERVAL_S": "-1"}, "PROGRESS"),
         ({"ADN_PROGRESS_INTERVAL_S": "fast"}, "number"),
         ({"ADN_PROGRESS_INTERVAL_S": "60", "ADN_STALE_JOB_AFTER_S": "100"}, "STALE"),
+        ({"ADN_MAX_JOB_ATTEMPTS": "0"}, "ADN_MAX_JOB_ATTEMPTS"),
+        ({"ADN_SWEEP_INTERVAL_S": "-5"}, "ADN_SWEEP_INTERVAL_S"),
+        ({"ADN_RESEND_QUEUED_AFTER_S": "0"}, "ADN_RESEND_QUEUED_AFTER_S"),
+        ({"ADN_BACKBONE_WEIGHTS": "pretrained"}, "ADN_BACKBONE_WEIGHTS"),
     ],
 )
 def test_bad_values_raise_a_clear_error(tmp_path: Path, env: dict[str, str], message: str) -> None:
@@ -187,9 +201,11 @@ def test_tasks_package_is_included_only_when_it_exists(tmp_path: Path) -> None:
 
 def test_importing_the_app_does_not_import_torch(tmp_path: Path) -> None:
     code = (
-        "import sys, worker.celery_app as m; "
+        "import sys, worker.celery_app as m, worker.dispatch, worker.tasks, worker.sweep; "
         "assert 'torch' not in sys.modules, 'torch imported'; "
-        "assert m.app.conf.broker_url.startswith('sqla+sqlite:')"
+        "assert 'engine' not in sys.modules, 'the engine was imported'; "
+        "assert m.app.conf.broker_url.startswith('sqla+sqlite:'); "
+        "assert {'adn.gpu.train', 'adn.gpu.score', 'adn.light.sweep'} <= set(m.app.tasks)"
     )
     env = _env(tmp_path, broker_url="")
     done = subprocess.run(
@@ -208,6 +224,9 @@ def _env(tmp_path: Path, broker_url: str) -> dict[str, str]:
         PYTHONPATH=str(REPO_ROOT),
         ADN_DATA_DIR=str(tmp_path / "data"),
         ADN_TASK_TIME_LIMIT_S="120",
+        # These workers have no migrated database: no periodic sweep; and no weights probe.
+        ADN_SWEEP_INTERVAL_S="0",
+        ADN_BACKBONE_WEIGHTS="random",
     )
     if broker_url:
         env["ADN_BROKER_URL"] = broker_url

@@ -1,0 +1,145 @@
+"""``adn-studio``: preparation (migrations, first admin) and the whole launcher as a process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from db.migrate import current_revision, head_revision
+from db.repositories import authenticate, count_users
+from db.session import make_engine, make_session_factory, session_scope
+from tests.worker.services import free_port, wait_for
+from worker.embedded import PASSWORD_FILE, Login, banner, ensure_admin, parse_args, prepare
+from worker.settings import WorkerSettings
+
+STOP_WAIT_S = 60
+
+
+def _can_log_in(settings: WorkerSettings, username: str, password: str) -> bool:
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            return authenticate(session, username, password) is not None
+    finally:
+        engine.dispose()
+
+
+def test_prepare_creates_the_first_admin_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ADN_ADMIN_PASSWORD", raising=False)
+    settings = WorkerSettings(data_dir=tmp_path / "data")
+    login = prepare(settings)
+    assert login.created and login.username == "admin" and login.password
+    secret = settings.data_dir / PASSWORD_FILE
+    assert login.password_file == secret
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert login.password in secret.read_text()
+    assert _can_log_in(settings, "admin", login.password)
+    assert current_revision(settings.database_url) == head_revision()
+    assert (settings.data_dir / "broker.sqlite").is_file()
+
+    again = prepare(settings)  # a second start: nothing new, no password shown
+    assert not again.created and again.password is None
+    assert again.password_file == secret
+    text = banner(again, "http://localhost:8501", settings)
+    assert "with your account" in text and login.password not in text
+
+
+def test_admin_password_can_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADN_ADMIN_PASSWORD", "a long chosen secret")
+    settings = WorkerSettings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir()
+    prepare(settings)
+    assert _can_log_in(settings, "admin", "a long chosen secret")
+    assert not (settings.data_dir / PASSWORD_FILE).exists()
+    assert not ensure_admin(settings).created
+
+
+def test_banner_shows_the_url_and_the_login(tmp_path: Path) -> None:
+    settings = WorkerSettings(data_dir=tmp_path)
+    login = Login("admin", "s3cret-pass", tmp_path / PASSWORD_FILE, created=True)
+    text = banner(login, "http://localhost:8600", settings)
+    assert "http://localhost:8600" in text
+    assert "admin" in text and "s3cret-pass" in text and PASSWORD_FILE in text
+
+
+def test_options() -> None:
+    args = parse_args(["--port", "8600", "--data-dir", "/tmp/x", "--no-browser", "--worker-only"])
+    assert (args.port, args.data_dir, args.no_browser, args.worker_only) == (
+        8600,
+        Path("/tmp/x"),
+        True,
+        True,
+    )
+    with pytest.raises(SystemExit):
+        parse_args(["--worker-only", "--dashboard-only"])
+
+
+def _health(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_adn_studio_starts_and_stops_cleanly(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "adn-studio"
+    assert script.is_file(), "run `pip install -e . --no-deps` to register the adn-studio script"
+    data_dir = tmp_path / "data"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADN_")}
+    env.update(ADN_SWEEP_INTERVAL_S="0", ADN_WORKER_DEVICE="cpu", ADN_BACKBONE_WEIGHTS="random")
+    log = tmp_path / "studio.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(script), "--data-dir", str(data_dir), "--port", str(port), "--no-browser"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: _health(port), 120, "the dashboard to answer", log)
+        wait_for(
+            lambda: "embedded@" in log.read_text() and " ready." in log.read_text(),
+            120,
+            "the embedded worker to be ready",
+            log,
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=STOP_WAIT_S)
+    output = log.read_text()
+    assert code == 0, output[-4000:]
+    assert "adn-studio stopped." in output
+    assert f"http://localhost:{port}" in output
+    secret = data_dir / PASSWORD_FILE
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    password = secret.read_text().split("password: ", 1)[1].strip()
+    assert f"Password    {password}" in output, "the banner shows the first password once"
+    settings = WorkerSettings(data_dir=data_dir)
+    assert current_revision(settings.database_url) == head_revision()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        assert count_users(session) == 1
+    engine.dispose()
+    assert not _health(port), "the dashboard must be stopped"
+    assert "Warm shutdown" in output, "the worker must be stopped the gentle way"
+    leftovers = subprocess.run(
+        ["pgrep", "-f", "--", f"--server.port {port}"], capture_output=True, text=True
+    )
+    assert leftovers.stdout.strip() == "", "a child process outlived the launcher"
