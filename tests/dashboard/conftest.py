@@ -28,16 +28,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
-from argon2 import PasswordHasher
 from PIL import Image as PILImage
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
 from dashboard.context import PROJECT_KEY, USER_KEY, CurrentUser
-from db import passwords
 from db.ingest import ingest_files
 from db.labels import FolderLabels
-from db.migrate import upgrade_to_head
 from db.repositories import (
     claim_job,
     create_batch,
@@ -149,34 +146,14 @@ def heatmap_png(width: int, height: int, seed: int = 0) -> bytes:
     return png_bytes(PILImage.fromarray((blob * 255).astype(np.uint8), mode="L"))
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _cheap_password_hashing() -> Iterator[None]:
-    """Argon2 with tiny parameters: same code path, milliseconds instead of tenths."""
-    previous = passwords.set_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    yield
-    passwords.set_hasher(previous)
-
-
-@pytest.fixture(scope="session")
-def dashboard_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One SQLite file migrated to head; every test copies it (migrating once is the slow part)."""
-    path = tmp_path_factory.mktemp("dashboard-template") / "studio.db"
-    upgrade_to_head(f"sqlite:///{path}")
-    engine = make_engine(f"sqlite:///{path}")
-    with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
-    return path
-
-
 @pytest.fixture
 def studio_store(
-    tmp_path: Path, dashboard_db_template: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, migrated_sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[StoreSettings]:
     """A fresh data dir with a migrated database; the ``ADN_*`` variables point at it."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    shutil.copyfile(dashboard_db_template, data_dir / "studio.db")
+    shutil.copyfile(migrated_sqlite_template, data_dir / "studio.db")
     monkeypatch.setenv("ADN_DATA_DIR", str(data_dir))
     monkeypatch.setenv("ADN_DATABASE_URL", f"sqlite:///{data_dir / 'studio.db'}")
     monkeypatch.setenv("ADN_MAX_FILE_MB", "5")

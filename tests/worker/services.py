@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from db.migrate import upgrade_to_head
+from tests.fixtures.postgres import temporary_database
 
 if TYPE_CHECKING:
-    import psycopg
     import redis
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,52 +53,15 @@ def broker_messages(broker_file: Path) -> list[dict[str, Any]]:
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
 
-PG_ADMIN_URL = os.environ.get(
-    "ADN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("ADN_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def _pg_admin() -> psycopg.Connection:
-    import psycopg
-
-    url = make_url(PG_ADMIN_URL)
-    try:
-        return psycopg.connect(
-            host=url.host or "127.0.0.1",
-            port=url.port or 5432,
-            user=url.username or "postgres",
-            password=url.password,
-            dbname=url.database or "postgres",
-            autocommit=True,
-            connect_timeout=5,
-        )
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is required for this test but {PG_ADMIN_URL} cannot be reached ({exc}); "
-            "start it or set ADN_TEST_POSTGRES_URL.",
-            pytrace=False,
-        )
 
 
 @contextmanager
 def pg_database() -> Iterator[str]:
     """A fresh, uniquely named PostgreSQL database migrated to head; dropped afterwards."""
-    from psycopg import sql
-
-    name = f"adn_worker_test_{uuid.uuid4().hex[:12]}"
-    url = make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg", database=name)
-    with _pg_admin() as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        rendered = url.render_as_string(hide_password=False)
-        upgrade_to_head(rendered)
-        yield rendered
-    finally:
-        with _pg_admin() as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with temporary_database("adn_worker_test") as url:
+        upgrade_to_head(url)
+        yield url
 
 
 # --- Redis ---------------------------------------------------------------------------------------
