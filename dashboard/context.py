@@ -89,6 +89,16 @@ def selected_project() -> int | None:
     return int(value) if value is not None else None
 
 
+def require_project() -> int:
+    """The chosen project; stops the page with a hint when none is chosen (or nobody signed in)."""
+    require_user()
+    project_id = selected_project()
+    if project_id is None:
+        st.info("Choose a project in the sidebar first, or create one on **Projects & upload**.")
+        st.stop()
+    return project_id
+
+
 def select_project(project_id: int | None) -> None:
     """Make ``project_id`` the current project."""
     st.session_state[PROJECT_KEY] = project_id

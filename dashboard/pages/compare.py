@@ -145,11 +145,7 @@ def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> Non
 def render() -> None:
     """The compare page."""
     st.title("Compare variants")
-    context.require_user()
-    project_id = context.selected_project()
-    if project_id is None:
-        st.info("Choose a project in the sidebar first.")
-        st.stop()
+    project_id = context.require_project()
     with session_scope(context.session_factory()) as session:
         groups = service.training_groups(session, project_id)
     if not groups:

@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import context
-from dashboard.services import export, training
+from dashboard.services import export
+from dashboard.services import models as models_service
 from db.errors import StoreError
 from db.session import session_scope
 
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 PREVIEW_ROWS = 200
 
 
-def results_section(project_id: int, models: list[training.ModelChoice]) -> None:
+def results_section(project_id: int, models: list[models_service.ModelChoice]) -> None:
     """Pick a model version (or all of the project) and download its per-image results."""
     st.subheader("Per-image results")
     by_id = {m.id: m for m in models}
@@ -66,7 +67,7 @@ def results_section(project_id: int, models: list[training.ModelChoice]) -> None
     st.dataframe(frame, hide_index=True, width="stretch")
 
 
-def checkpoint_section(models: list[training.ModelChoice]) -> None:
+def checkpoint_section(models: list[models_service.ModelChoice]) -> None:
     """Download a ready model's checkpoint file."""
     st.subheader("Model checkpoint")
     ready = {m.id: m for m in models if m.status == "ready"}
@@ -105,14 +106,10 @@ def checkpoint_section(models: list[training.ModelChoice]) -> None:
 
 def render() -> None:
     """The Export page."""
-    context.require_user()
     st.title("Export")
-    project_id = context.selected_project()
-    if project_id is None:
-        st.info("Pick or create a project first.")
-        return
+    project_id = context.require_project()
     with session_scope(context.session_factory()) as session:
-        models = training.model_choices(session, project_id)
+        models = models_service.model_choices(session, project_id)
     if not models:
         st.info("No model version in this project yet. Train one on the **Train** page.")
         return

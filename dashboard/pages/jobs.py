@@ -177,12 +177,8 @@ def live_jobs(project_id: int, statuses: list[str], kind: str | None) -> None:
 
 def render() -> None:
     """The Jobs page."""
-    context.require_user()
     st.title("Jobs")
-    project_id = context.selected_project()
-    if project_id is None:
-        st.info("Pick or create a project first.")
-        return
+    project_id = context.require_project()
     cols = st.columns(2)
     statuses = cols[0].multiselect(
         "Status",

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import context
 from dashboard.services import heatmaps
+from dashboard.services import models as models_service
 from dashboard.services import review as review_service
 from db.errors import PermissionDeniedError, StoreError
 from db.repositories import ScoreRow, list_categories
@@ -83,7 +84,7 @@ def _show_flash() -> None:
         st.toast(text, icon=":material/check:")
 
 
-def _controls(models: list[review_service.ModelChoice], categories: list[str]) -> Any:
+def _controls(models: list[models_service.ModelChoice], categories: list[str]) -> Any:
     by_id = {m.id: m for m in models}
     left, middle, right = st.columns([3, 3, 2])
     model_id = left.selectbox(
@@ -168,7 +169,7 @@ def _verdict_text(item: ScoreRow) -> str:
     return f"{_coloured(item.model_verdict)} ({limit}, v{item.threshold_version})"
 
 
-def _facts(item: ScoreRow, model: review_service.ModelChoice, history: list[Any]) -> None:
+def _facts(item: ScoreRow, model: models_service.ModelChoice, history: list[Any]) -> None:
     st.metric("Anomaly score", f"{item.score:.4f}")
     percentile = item.percentile
     if percentile is None:
@@ -256,13 +257,9 @@ def _progress(slot: review_service.QueueSlot) -> None:
 def render() -> None:
     """The review page."""
     st.title("Review")
-    context.require_user()
-    project_id = context.selected_project()
-    if project_id is None:
-        st.info("Choose a project in the sidebar first.")
-        st.stop()
+    project_id = context.require_project()
     with session_scope(context.session_factory()) as session:
-        models = review_service.ready_models(session, project_id)
+        models = models_service.ready_models(session, project_id)
         categories = list_categories(session, project_id)
     if not models:
         st.info(

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import charts, context
 from dashboard.services import metrics
-from dashboard.services import review as review_service
+from dashboard.services import models as models_service
 from dashboard.services import threshold_methods as methods
 from dashboard.services import thresholds as service
 from db.errors import PermissionDeniedError, StoreError
@@ -448,13 +448,9 @@ def _active_summary(
 def render() -> None:
     """The thresholds page."""
     st.title("Thresholds")
-    context.require_user()
-    project_id = context.selected_project()
-    if project_id is None:
-        st.info("Choose a project in the sidebar first.")
-        st.stop()
+    project_id = context.require_project()
     with session_scope(context.session_factory()) as session:
-        models = review_service.ready_models(session, project_id)
+        models = models_service.ready_models(session, project_id)
     if not models:
         st.info("No model of this project is ready yet. Train and score one first.")
         st.stop()

@@ -10,6 +10,7 @@ from streamlit.errors import StreamlitAPIException
 
 from dashboard import context
 from dashboard.services import jobs as job_service
+from dashboard.services import models as models_service
 from dashboard.services import projects as project_service
 from dashboard.services import training, worker_status
 from db.errors import StoreError
@@ -137,9 +138,9 @@ def train_section(project_id: int, statuses: dict[str, worker_status.WeightsStat
     )
     variants = cols[2].multiselect(
         "Attention variants (one job each)",
-        list(training.VARIANTS),
+        list(models_service.VARIANT_NAMES),
         default=["cbam"],
-        format_func=lambda v: training.VARIANTS[v],
+        format_func=lambda v: models_service.VARIANT_NAMES[v],
         key="adn_train_variants",
     )
     preset = st.radio(
@@ -196,7 +197,7 @@ def score_section(project_id: int) -> None:
     """Pick a ready model and batches to score: one score job."""
     st.subheader("Score a batch")
     with session_scope(context.session_factory()) as session:
-        models = training.model_choices(session, project_id, status="ready")
+        models = models_service.model_choices(session, project_id, status="ready")
         batches = project_service.batches(session, project_id)
     if not models:
         st.info("No ready model yet: train one above and wait for its job to succeed.")
@@ -242,12 +243,8 @@ def score_section(project_id: int) -> None:
 
 def render() -> None:
     """The Train page."""
-    context.require_user()
     st.title("Train & score")
-    project_id = context.selected_project()
-    if project_id is None:
-        st.info("Pick or create a project first (sidebar, or **Projects & upload**).")
-        return
+    project_id = context.require_project()
     statuses = workers_panel()
     show_queued()
     train_section(project_id, statuses)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.services import metrics
-from dashboard.services.review import ModelChoice, ready_models
+from dashboard.services.models import ModelChoice, ready_models
 from dashboard.services.thresholds import current_labels, model_verdicts
 from db.errors import NotFoundError
 from db.models import Image, Score

@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from db.models import Image, ModelStatus, Score, User, Verdict, VerdictLabel
+from db.models import Image, Score, User, Verdict, VerdictLabel
 from db.repositories import (
     ScoreOrder,
     ScoreRow,
@@ -24,7 +24,6 @@ from db.repositories import (
     get_heatmap_png,
     get_model_version,
     get_user,
-    list_model_versions,
     list_scores,
     verdict_history,
 )
@@ -38,52 +37,6 @@ ORDER_LABELS: dict[str, str] = {
     ScoreOrder.AUDIT.value: "Random audit of passed images",
 }
 VERDICT_LABELS: tuple[str, ...] = tuple(v.value for v in VerdictLabel)
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """A ready model version, as plain values for pickers."""
-
-    id: int
-    name: str
-    variant: str
-    backbone: str
-    category: str | None
-    created_at: datetime
-    calibration_scores: tuple[float, ...] = ()
-
-    @property
-    def label(self) -> str:
-        """A short text naming the model in pickers."""
-        scope = f" · {self.category}" if self.category else ""
-        return f"{self.name} · {self.variant} · {self.backbone}{scope} (#{self.id})"
-
-
-def _calibration_scores(calibration: dict[str, Any] | None) -> tuple[float, ...]:
-    if not calibration:
-        return ()
-    values = calibration.get("scores") or []  # the engine's Calibration.to_dict() layout
-    try:
-        return tuple(sorted(float(v) for v in values))
-    except (TypeError, ValueError):
-        logger.warning("ignoring unreadable calibration scores")
-        return ()
-
-
-def ready_models(session: Session, project_id: int) -> list[ModelChoice]:
-    """Ready model versions of a project, newest first."""
-    return [
-        ModelChoice(
-            m.id,
-            m.name,
-            m.variant,
-            m.backbone,
-            m.category,
-            m.created_at,
-            _calibration_scores(m.calibration_json),
-        )
-        for m in list_model_versions(session, project_id=project_id, status=ModelStatus.READY)
-    ]
 
 
 def percentile_among(calibration: tuple[float, ...], score: float) -> float | None:

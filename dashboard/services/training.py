@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dashboard.services.models import VARIANT_NAMES
 from db.errors import InvalidValueError
 from db.models import BatchPurpose, Image, KnownLabel, ModelStatus, Role, User
 from db.repositories import (
@@ -28,7 +28,6 @@ from db.repositories import (
     create_model_version,
     get_batch,
     get_model_version,
-    list_model_versions,
     set_model_job,
 )
 from db.roles import require_role
@@ -36,7 +35,6 @@ from db.roles import require_role
 logger = logging.getLogger(__name__)
 
 BACKBONES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0", "alexnet")
-VARIANTS: dict[str, str] = {"none": "no attention", "se": "SENet", "cbam": "CBAM"}
 PRESETS: dict[str, str] = {
     "fast": "fast: a short schedule that is good enough to try things (default)",
     "paper": "paper: the full schedule of the AttentDifferNet paper (slow)",
@@ -74,26 +72,6 @@ class QueuedJob:
     kind: str
     model_version_id: int
     label: str  # e.g. "widget · CBAM"
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """A model version offered in pickers."""
-
-    id: int
-    name: str
-    variant: str
-    backbone: str
-    category: str | None
-    status: str
-    created_at: datetime
-
-    @property
-    def label(self) -> str:
-        """Name, variant, backbone and category in one line."""
-        scope = self.category or "all categories"
-        variant = VARIANTS.get(self.variant, self.variant)
-        return f"#{self.id} {self.name} · {variant} · {self.backbone} · {scope}"
 
 
 def _clean_overrides(overrides: dict[str, Any]) -> dict[str, int]:
@@ -172,7 +150,7 @@ def categories_of(session: Session, project_id: int, batch_ids: Sequence[int]) -
 
 def model_label(name: str, variant: str, several: bool) -> str:
     """The model version name for one variant of a request."""
-    return f"{name.strip()} · {VARIANTS[variant]}" if several else name.strip()
+    return f"{name.strip()} · {VARIANT_NAMES[variant]}" if several else name.strip()
 
 
 def queue_training(session: Session, request: TrainRequest, *, actor: User) -> list[QueuedJob]:
@@ -183,9 +161,9 @@ def queue_training(session: Session, request: TrainRequest, *, actor: User) -> l
         raise InvalidValueError(
             "no attention variant chosen; pick none, SENet or CBAM (or several)"
         )
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if v not in VARIANT_NAMES]
     if unknown:
-        raise InvalidValueError(f"unknown variant {unknown[0]!r}; use {', '.join(VARIANTS)}")
+        raise InvalidValueError(f"unknown variant {unknown[0]!r}; use {', '.join(VARIANT_NAMES)}")
     if request.backbone not in BACKBONES:
         raise InvalidValueError(
             f"unknown backbone {request.backbone!r}; use {', '.join(BACKBONES)}"
@@ -265,13 +243,3 @@ def queue_scoring(
     }
     job = create_job(session, kind="score", project_id=project_id, params=params, actor=actor)
     return QueuedJob(job.id, "score", model.id, model.name)
-
-
-def model_choices(
-    session: Session, project_id: int, *, status: str | None = None
-) -> list[ModelChoice]:
-    """Model versions of a project, newest first (optionally only one status)."""
-    return [
-        ModelChoice(m.id, m.name, m.variant, m.backbone, m.category, m.status, m.created_at)
-        for m in list_model_versions(session, project_id=project_id, status=status)
-    ]

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from dashboard.services import compare as service
-from dashboard.services.review import ModelChoice
+from dashboard.services.models import ModelChoice
 from db.repositories import (
     claim_job,
     create_job,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.services import models as models_service
 from dashboard.services import training, worker_status
 from db.errors import InvalidValueError, PermissionDeniedError
 from db.repositories import create_model_version, get_user, list_recent_jobs
@@ -118,7 +119,7 @@ def test_scoring_needs_a_ready_model(
                 batch_ids=[],
                 actor=actor,
             )
-        choices = training.model_choices(session, studio_project.id, status="ready")
+        choices = models_service.model_choices(session, studio_project.id, status="ready")
         assert [c.id for c in choices] == [ready_model.id]
         assert "CBAM" in choices[0].label and "mobilenet_v2" in choices[0].label
 

@@ -1,0 +1,71 @@
+"""Model versions of a project as plain values for pickers (never ORM objects across reruns)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import ModelStatus
+from db.repositories import list_model_versions
+
+logger = logging.getLogger(__name__)
+
+VARIANT_NAMES: dict[str, str] = {"none": "no attention", "se": "SENet", "cbam": "CBAM"}
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model version offered in pickers."""
+
+    id: int
+    name: str
+    variant: str
+    backbone: str
+    category: str | None
+    created_at: datetime
+    status: str = ModelStatus.READY.value
+    calibration_scores: tuple[float, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """Id, name, variant, backbone and category in one line."""
+        scope = self.category or "all categories"
+        variant = VARIANT_NAMES.get(self.variant, self.variant)
+        return f"#{self.id} {self.name} · {variant} · {self.backbone} · {scope}"
+
+
+def _calibration_scores(calibration: dict[str, Any] | None) -> tuple[float, ...]:
+    values = (calibration or {}).get("scores") or []  # the engine's Calibration.to_dict() layout
+    try:
+        return tuple(sorted(float(v) for v in values))
+    except (TypeError, ValueError):
+        logger.warning("ignoring unreadable calibration scores")
+        return ()
+
+
+def model_choices(
+    session: Session, project_id: int, *, status: str | None = None
+) -> list[ModelChoice]:
+    """Model versions of a project, newest first (optionally only one status)."""
+    return [
+        ModelChoice(
+            id=m.id,
+            name=m.name,
+            variant=m.variant,
+            backbone=m.backbone,
+            category=m.category,
+            created_at=m.created_at,
+            status=m.status,
+            calibration_scores=_calibration_scores(m.calibration_json),
+        )
+        for m in list_model_versions(session, project_id=project_id, status=status)
+    ]
+
+
+def ready_models(session: Session, project_id: int) -> list[ModelChoice]:
+    """Ready model versions of a project, newest first."""
+    return model_choices(session, project_id, status=ModelStatus.READY)
