@@ -28,6 +28,9 @@ services:
 browser-deps:
 	scripts/ensure-chromium.sh
 
+# Several torch processes share the CPUs during the tests (pytest, workers): passive OpenMP
+# waiting keeps them from spinning against each other (bench/results/threads-cpu.md).
+test: export OMP_WAIT_POLICY = PASSIVE
 test: setup services browser-deps
 	$(BIN)/python -m pytest -q
 

@@ -91,6 +91,9 @@ class ModelConfig:
     scales: int = 3  # full size, then /2, /4 of the normalised tensor (nearest)
     # Permutation seeds are offset by this value (block k uses seed + k).
     permutation_seed: int = 0
+    # Standardise each feature with the training features' mean and spread before the flow.
+    # Not in the paper (the "paper" preset turns it off); see bench/README.md for why it is on.
+    standardize_features: bool = True
 
     def __post_init__(self) -> None:
         _choice("model.variant", self.variant, VARIANTS)

@@ -8,7 +8,7 @@ from engine.config import DetectorConfig, FlowConfig, ModelConfig, ScoreConfig, 
 from engine.errors import ConfigError
 
 PRESETS: dict[str, str] = {
-    "paper": "the paper's schedule: 448 px, 192 epochs, 64 test views (hours per category on CPU)",
+    "paper": "the paper exactly: 448 px, 192 epochs, 64 test views, raw features (hours on CPU)",
     "fast": "a short CPU schedule: 224 px, 12 epochs, 8 cached views per image, 8 test views",
     "tiny": "a smoke test: 64 px, 2 epochs, a small flow (seconds; not for real inspection)",
 }
@@ -18,7 +18,7 @@ def preset_config(name: str, model: ModelConfig | None = None) -> DetectorConfig
     """The config of preset ``name``, keeping the architecture choices of ``model``."""
     base = DetectorConfig(model=model or ModelConfig())
     if name == "paper":
-        return base
+        return base.replace(model=dataclasses.replace(base.model, standardize_features=False))
     if name == "fast":
         return base.replace(
             model=dataclasses.replace(base.model, image_size=224),

@@ -125,6 +125,10 @@ def train(
     bank = None
     if use_cache:
         bank = _feature_bank(model, train_images, config, device, generator, tracker)
+        if model_cfg.standardize_features:
+            model.set_feature_statistics(bank.flatten(0, 1))
+    elif model_cfg.standardize_features:
+        model.set_feature_statistics(_one_pass_features(model, train_images, config, device))
 
     model.train()
     epoch_losses: list[float] = []
@@ -209,6 +213,22 @@ def _feature_bank(
         on_batch=lambda k: tracker.advance(k, phase="features", message="computing feature cache"),
     )
     return features.view(count, views, -1)
+
+
+def _one_pass_features(
+    model: AttentDifferNetModel,
+    images_u8: torch.Tensor,
+    config: DetectorConfig,
+    device: torch.device,
+) -> torch.Tensor:
+    """Features of ``views_per_image`` seeded rotations of every image, for the statistics."""
+    views = config.train.views_per_image
+    image_index = torch.arange(images_u8.shape[0]).repeat_interleave(views)
+    degrees = random_angles(image_index.numel(), torch.Generator().manual_seed(config.train.seed))
+    model.eval()
+    return extract_views(
+        model, images_u8, image_index, degrees, device, config.train.extractor_batch_size
+    )
 
 
 def _cached_features(

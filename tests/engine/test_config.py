@@ -70,3 +70,8 @@ def test_presets_keep_the_architecture(name: str) -> None:
 def test_unknown_preset() -> None:
     with pytest.raises(ConfigError, match="unknown preset"):
         preset_config("turbo")
+
+
+def test_paper_preset_uses_raw_features_and_others_standardise() -> None:
+    assert preset_config("paper").model.standardize_features is False
+    assert preset_config("fast").model.standardize_features is True

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from engine import DatasetError, FeatureCollapseError, TrainingCancelled, TrainProgress, train
 from engine.training.trainer import split_calibration
@@ -107,3 +108,20 @@ def test_trained_attention_bypasses_cache_and_guard_can_stop(normals: list[Path]
     result = train(warn, normals)
     assert not result.used_feature_cache
     assert any("feature collapse" in w for w in result.warnings)
+
+
+def test_features_are_standardised_with_training_statistics(normals: list[Path]) -> None:
+    model = train(tiny_config(), normals).detector.model
+    assert not torch.allclose(model.feature_mean, torch.zeros_like(model.feature_mean))
+    assert (model.feature_scale > 0).all()
+    assert not torch.allclose(model.feature_scale, torch.ones_like(model.feature_scale))
+    uncached = train(tiny_config(feature_cache=False), normals).detector.model
+    assert not torch.allclose(uncached.feature_mean, torch.zeros_like(uncached.feature_mean))
+
+
+def test_standardisation_can_be_switched_off_like_the_paper(normals: list[Path]) -> None:
+    config = tiny_config()
+    raw = config.replace(model=dataclasses.replace(config.model, standardize_features=False))
+    model = train(raw, normals).detector.model
+    assert torch.equal(model.feature_mean, torch.zeros_like(model.feature_mean))
+    assert torch.equal(model.feature_scale, torch.ones_like(model.feature_scale))

@@ -48,6 +48,8 @@ class AttentDifferNetModel(nn.Module):
 
     mean: Tensor
     std: Tensor
+    feature_mean: Tensor
+    feature_scale: Tensor
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -66,6 +68,10 @@ class AttentDifferNetModel(nn.Module):
         self.register_buffer("mean", _channel_vector(self.backbone.mean), persistent=False)
         self.register_buffer("std", _channel_vector(self.backbone.std), persistent=False)
         self.feature_dim = config.scales * self.backbone.per_scale_dim
+        # Feature standardisation before the flow (identity until set from training features);
+        # persistent, so checkpoints carry it.
+        self.register_buffer("feature_mean", torch.zeros(self.feature_dim))
+        self.register_buffer("feature_scale", torch.ones(self.feature_dim))
         self.flow: SequenceINN = build_flow(
             self.feature_dim, config.flow, seed=config.permutation_seed
         )
@@ -128,9 +134,19 @@ class AttentDifferNetModel(nn.Module):
             pooled.append(feature_map.mean(dim=(2, 3)))
         return torch.cat(pooled, dim=1)
 
+    def set_feature_statistics(self, features: Tensor) -> None:
+        """Standardise future flow inputs with the mean and spread of ``features`` (N, D)."""
+        values = features.detach().float()
+        self.feature_mean.copy_(values.mean(dim=0))
+        self.feature_scale.copy_(values.std(dim=0).clamp_min(1e-6))
+
     def flow_forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
-        """Map features (B, D) to the latent ``z`` (B, D) and the log-Jacobian determinant (B,)."""
-        z, log_jac_det = self.flow(features)
+        """Map features (B, D) to the latent ``z`` (B, D) and the log-Jacobian determinant (B,).
+
+        Features are standardised first with the stored statistics (identity unless set).
+        """
+        standardized = (features - self.feature_mean) / self.feature_scale
+        z, log_jac_det = self.flow(standardized)
         return z, log_jac_det
 
     def forward(self, x01: Tensor) -> tuple[Tensor, Tensor]:
