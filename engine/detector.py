@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -149,13 +148,7 @@ def load_detector(path: str | Path, device: str = "auto") -> Detector:
     data = load_checkpoint(path)
     # The checkpoint holds the whole model, backbone included: build it empty, then fill it.
     model_config = data.config.model
-    empty = dataclasses.replace(
-        model_config,
-        backbone=dataclasses.replace(
-            model_config.backbone, weights="random", weights_path=None, download=False
-        ),
-    )
-    model = AttentDifferNetModel(empty)
+    model = AttentDifferNetModel(model_config, load_backbone_weights=False)
     try:
         model.load_state_dict(data.state_dict, strict=True)
     except RuntimeError as exc:

@@ -51,13 +51,16 @@ class AttentDifferNetModel(nn.Module):
     feature_mean: Tensor
     feature_scale: Tensor
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, *, load_backbone_weights: bool = True) -> None:
+        """Build the model; ``load_backbone_weights=False`` when a checkpoint fills it next."""
         super().__init__()
         self.config = config
         self.image_size = config.image_size
         self.scales = config.scales
         self.variant = config.variant
-        self.backbone: Backbone = build_backbone(config.backbone)
+        self.backbone: Backbone = build_backbone(
+            config.backbone, load_weights=load_backbone_weights
+        )
         self.attention = nn.ModuleList(
             build_attention(config.variant, channels, config.attention)
             for channels in self.backbone.stage_channels

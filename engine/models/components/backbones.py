@@ -157,8 +157,11 @@ class Backbone(nn.Module):
         return x
 
 
-def build_backbone(cfg: BackboneConfig) -> Backbone:
-    """Build the configured backbone with ImageNet or random weights (see module docstring)."""
+def build_backbone(cfg: BackboneConfig, *, load_weights: bool = True) -> Backbone:
+    """Build the configured backbone with ImageNet or random weights (see module docstring).
+
+    ``load_weights=False`` builds it empty, for a checkpoint that brings its own weights.
+    """
     builders: dict[str, Callable[[Mapping[str, Tensor] | None, str], Backbone]] = {
         "alexnet": _alexnet,
         "mobilenet_v2": _mobilenet_v2,
@@ -166,6 +169,8 @@ def build_backbone(cfg: BackboneConfig) -> Backbone:
     }
     if cfg.name not in builders:
         raise ConfigError(f"backbone.name={cfg.name!r} is not one of: {', '.join(builders)}")
+    if not load_weights:
+        return builders[cfg.name](None, "checkpoint")
     if cfg.weights == "random":
         logger.warning(
             "backbone %s uses RANDOM weights (backbone.weights='random'): features are not "
