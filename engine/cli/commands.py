@@ -18,7 +18,7 @@ from engine.data.elpv import make_elpv_split, write_elpv_mvtec_layout
 from engine.data.images import load_image
 from engine.data.sources import folder_records, mvtec_categories, mvtec_split
 from engine.detector import ScoreBatch, load_detector
-from engine.errors import ImageLoadError
+from engine.errors import CheckpointError, ImageLoadError
 from engine.evaluation import AurocResult, format_auroc_table
 from engine.experiments import evaluate, run_experiment, write_scores_csv
 from engine.models.components.backbones import weights_status
@@ -196,7 +196,9 @@ def demo_command(args: argparse.Namespace) -> int:
         f"{outcome.auroc.n_anomalous} defective cells (train {outcome.train_seconds:.0f} s, "
         f"score {outcome.score_seconds:.0f} s)"
     )
-    detector = load_detector(outcome.model_path or "")
+    if outcome.model_path is None:
+        raise CheckpointError("the demo model was not saved, so it cannot be reloaded")
+    detector = load_detector(outcome.model_path)
     defects = [r for r in split.test if r.label == 1][:3]
     for record in defects:
         heatmap = detector.explain(record.path)
