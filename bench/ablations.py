@@ -12,7 +12,11 @@ Groups (``--groups``):
 - ``views``: 64 vs 16 vs 4 test views, the same trained models scored three ways (no new run);
 - ``epochs``: the run's epoch count against a quarter of it and four times it (at most 192): how
   far the flow is from converged at this schedule;
-- ``image-size``: 448 (default) vs 224 px.
+- ``image-size``: the run's size against 448 px (or, at 448, against 224 px);
+- ``standardize``: the flow's input standardised with the training statistics (default) vs raw
+  pooled features (the paper);
+- ``flow-width``: the paper's flow (subnets 2048 wide, about 170 M parameters) vs a compact one
+  (512 wide, about 18 M), which makes a flow update several times cheaper on a CPU.
 
 Runs are shared with ``bench.elpv_quality`` through ``--store``. Table: setting → AUROC per cell
 type (mean ± std over seeds) and the difference to the group's default.
@@ -54,6 +58,8 @@ GROUPS = (
     "cbam-kernel",
     "cbam-residual",
     "position",
+    "standardize",
+    "flow-width",
 )
 
 
@@ -107,8 +113,9 @@ def group_rows(
         for variant in size_variants:
             spec = base.replace(variant=variant)
             rows.append(Row(group, f"{variant}: {base.image_size} px", spec, True))
-            half = spec.replace(image_size=base.image_size // 2)
-            rows.append(Row(group, f"{variant}: {half.image_size} px", half, False))
+            size = 448 if base.image_size < 448 else base.image_size // 2
+            other = spec.replace(image_size=size)
+            rows.append(Row(group, f"{variant}: {size} px", other, False))
     elif group == "se-ratio":
         spec = base.replace(variant="se")
         rows.append(Row(group, "se: r = 2", spec.replace(se_reduction=2), True))
@@ -128,6 +135,18 @@ def group_rows(
             rows.append(Row(group, f"alexnet(random) {variant}: pre-pool", spec, True))
             post = spec.replace(position="post_pool")
             rows.append(Row(group, f"alexnet(random) {variant}: post-pool", post, False))
+    elif group == "standardize":
+        for variant in size_variants:
+            spec = base.replace(variant=variant)
+            rows.append(Row(group, f"{variant}: standardised input", spec, True))
+            raw = spec.replace(standardize=False)
+            rows.append(Row(group, f"{variant}: raw features (paper)", raw, False))
+    elif group == "flow-width":
+        for variant in size_variants:
+            spec = base.replace(variant=variant)
+            rows.append(Row(group, f"{variant}: {spec.flow} flow", spec, True))
+            other = "paper" if spec.flow == "compact" else "compact"
+            rows.append(Row(group, f"{variant}: {other} flow", spec.replace(flow=other), False))
     else:
         raise ValueError(f"unknown ablation group {group!r}; choose from {', '.join(GROUPS)}")
     return rows
@@ -147,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--size-variants",
         nargs="+",
         default=["se"],
-        help="variants of the image-size and epochs groups",
+        help="variants of the image-size, epochs, standardize and flow-width groups",
     )
     return parser
 

@@ -51,13 +51,18 @@ from engine.errors import EngineError
 DEFAULT_OUT = Path("bench/results/elpv-quality.md")
 
 
-def parse_backbones(items: Sequence[str]) -> list[tuple[str, str]]:
-    """``name:weights`` pairs (weights default to imagenet)."""
-    pairs = []
+def parse_backbones(
+    items: Sequence[str], variants: Sequence[str]
+) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``name:weights[:variant,variant]`` triples (weights default to imagenet, variants to
+    ``variants``)."""
+    triples = []
     for item in items:
-        name, _, weights = item.partition(":")
-        pairs.append((name, weights or "imagenet"))
-    return pairs
+        name, _, rest = item.partition(":")
+        weights, _, chosen = rest.partition(":")
+        own = tuple(v for v in chosen.split(",") if v) or tuple(variants)
+        triples.append((name, weights or "imagenet", own))
+    return triples
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--backbones",
         nargs="+",
         default=["mobilenet_v2:imagenet", "alexnet:random"],
-        help="name:weights pairs (overrides --backbone/--weights); alexnet:random shows what "
-        "ImageNet pretraining is worth",
+        help="name:weights[:variants] (overrides --backbone/--weights; variants comma-separated, "
+        "default --variants); alexnet:random shows what ImageNet pretraining is worth",
     )
     parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True)
     add_baseline_options(parser, default=list(ALL_BASELINES))
@@ -85,11 +90,11 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
     """Runs in priority order: backbone by backbone, then seed by seed, so that a cut-short run
     has whole seeds of the first backbone (the pretrained one) first."""
     specs = []
-    for name, weights in parse_backbones(args.backbones):
+    for name, weights, variants in parse_backbones(args.backbones, args.variants):
         for seed in args.seeds:
             for cell_type in args.types:
                 base = base_spec(args, cell_type, seed).replace(backbone=name, weights=weights)
-                specs += [base.replace(variant=v) for v in args.variants]
+                specs += [base.replace(variant=v) for v in variants]
     return specs
 
 

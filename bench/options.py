@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.baselines import ALL_BASELINES, PatchCoreConfig
 from bench.elpv_data import SplitImages, SubsetLimits
-from bench.runner import BaselineRequest, RunSpec
+from bench.runner import FLOWS, BaselineRequest, RunSpec
 
 DEFAULT_STORE = Path("bench/results/runs.jsonl")
 
@@ -41,7 +41,10 @@ def add_common_options(parser: argparse.ArgumentParser, *, default_out: Path) ->
     schedule.add_argument("--cache-views", type=int, default=32, help="cached rotations per image")
     schedule.add_argument("--test-views", type=int, default=64)
     schedule.add_argument(
-        "--flow", choices=["paper", "tiny"], default="paper", help="tiny: smoke tests"
+        "--flow",
+        choices=list(FLOWS),
+        default="paper",
+        help="paper: 8 blocks, subnets 2048 wide; compact: 512 wide; tiny: smoke tests",
     )
     schedule.add_argument("--device", default="auto", help="auto, cuda or cpu")
     out = parser.add_argument_group("output")

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from bench.common import sync
-from bench.runner import RunSpec
+from bench.runner import FLOWS, RunSpec
 from engine.data.transforms import random_angles
 from engine.device import autocast_for, select_device
 from engine.models.attentdiffernet.loss import nll_loss
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.probe", description=__doc__)
     parser.add_argument("--image-size", type=int, default=448)
     parser.add_argument("--variant", default="se")
-    parser.add_argument("--flow", choices=["paper", "tiny"], default="paper")
+    parser.add_argument("--flow", choices=list(FLOWS), default="paper")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch", type=int, default=0, help="views per pass (0: 128 GPU, 8 CPU)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/probe.json"))

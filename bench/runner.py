@@ -40,7 +40,12 @@ from engine.training.trainer import split_calibration
 
 logger = logging.getLogger(__name__)
 Record = dict[str, Any]
-TINY_FLOW = FlowConfig(coupling_blocks=2, subnet_hidden=64, subnet_layers=1)
+# Flow sizes a run can name: the paper's, a narrower one (subnets 512 wide) and a smoke-test one.
+FLOWS: dict[str, FlowConfig] = {
+    "paper": FlowConfig(),
+    "compact": FlowConfig(subnet_hidden=512),
+    "tiny": FlowConfig(coupling_blocks=2, subnet_hidden=64, subnet_layers=1),
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class RunSpec:
     se_reduction: int = 2
     cbam_kernel: int = 7
     cbam_residual: bool = True
-    flow: str = "paper"  # "paper" (8 blocks, 2048 wide) or "tiny" (smoke tests)
+    flow: str = "paper"  # a key of FLOWS
+    standardize: bool = True  # standardise the flow's input (the engine default; paper: off)
     subset: str = "full split"
 
     @property
@@ -92,8 +98,9 @@ class RunSpec:
                 cbam_residual=self.cbam_residual,
                 train_attention=self.train_attention,
             ),
-            flow=FlowConfig() if self.flow == "paper" else TINY_FLOW,
+            flow=FLOWS[self.flow],
             image_size=self.image_size,
+            standardize_features=self.standardize,
         )
         return DetectorConfig(
             model=model,
@@ -118,14 +125,26 @@ class RunStore:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.records: dict[str, Record] = {}
-        if path is not None and path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
+        self._read_to = 0
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Read the lines appended since the last read (another bench may share the file)."""
+        if self.path is None or not self.path.is_file():
+            return
+        with self.path.open("rb") as handle:
+            handle.seek(self._read_to)
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break  # a record still being written
+                self._read_to += len(line)
                 if line.strip():
                     record = json.loads(line)
                     self.records[record["key"]] = record
 
     def get(self, spec: RunSpec) -> Record | None:
-        """The stored record of ``spec``, if any."""
+        """The stored record of ``spec``, if any (also one another process has just added)."""
+        self._refresh()
         return self.records.get(spec.key)
 
     def add(self, record: Record) -> None:

@@ -28,7 +28,7 @@ import torch
 
 from bench.common import REPO_ROOT, SHARED_MACHINE_NOTE, Report, load_average, log
 from bench.elpv_data import SubsetLimits, payload_note
-from bench.runner import RunSpec
+from bench.runner import FLOWS, RunSpec
 from bench.speed_report import add_sections
 from engine.calibration import Calibration
 from engine.data.elpv import make_elpv_split
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", default="imagenet", choices=["imagenet", "random"])
     parser.add_argument("--variant", default="se", choices=["none", "se", "cbam"])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--flow", choices=["paper", "tiny"], default="paper")
+    parser.add_argument("--flow", choices=list(FLOWS), default="paper")
     train = parser.add_argument_group("training comparison")
     train.add_argument("--skip-train", action="store_true")
     train.add_argument(
