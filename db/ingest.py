@@ -234,6 +234,32 @@ def ingest_files(
     return ingestor.finish(actor, "files")
 
 
+def record_rejected_upload(
+    session: Session,
+    *,
+    project_id: int,
+    batch_id: int,
+    name: str,
+    reason: str,
+    settings: StoreSettings,
+    actor: User | None = None,
+) -> IngestOutcome:
+    """Count one uploaded file that was refused as a whole (e.g. a refused zip) in the batch's
+    file and rejected counters and the audit log; nothing is stored."""
+    ingestor = _start(
+        session,
+        project_id=project_id,
+        batch_id=batch_id,
+        settings=settings,
+        label_source=None,
+        category=None,
+        actor=actor,
+    )
+    outcome = ingestor.reject(name, reason)
+    ingestor.finish(actor, "refused upload")
+    return outcome
+
+
 def _read_members(
     archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], max_bytes: int
 ) -> Iterator[tuple[str, bytes | None, str | None]]:

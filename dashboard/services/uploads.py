@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from sqlalchemy.orm import Session
 
 from db.errors import IngestError, LabelFileError
-from db.ingest import IngestOutcome, IngestStatus, ingest_files, ingest_zip
+from db.ingest import IngestOutcome, IngestStatus, ingest_files, ingest_zip, record_rejected_upload
 from db.labels import CsvLabels, FolderLabels, LabelSource
 from db.models import User
 from db.repositories import create_batch
@@ -105,10 +105,6 @@ def _counting(
         yield item.name, item.data
 
 
-def _refused_zip(item: UploadedItem, reason: str) -> IngestOutcome:
-    return IngestOutcome(item.name, IngestStatus.REJECTED.value, f"zip refused: {reason}", None)
-
-
 def upload_batch(
     session: Session,
     *,
@@ -164,7 +160,17 @@ def upload_batch(
                 )
         except IngestError as exc:
             logger.info("zip %r refused: %s", item.name, exc)
-            outcomes.append(_refused_zip(item, str(exc)))
+            outcomes.append(
+                record_rejected_upload(
+                    session,
+                    project_id=project_id,
+                    batch_id=batch.id,
+                    name=item.name,
+                    reason=f"zip refused: {exc}",
+                    settings=settings,
+                    actor=actor,
+                )
+            )
             continue
         prefix = PurePosixPath(item.name).name
         outcomes += [

@@ -88,6 +88,8 @@ def test_refused_zip_is_one_rejected_row_and_other_files_stay(
     assert rows["loose.png"].status == "accepted"
     with session_scope(studio_factory) as session:
         assert count_images(session, project_id=studio_project.id) == 2
+        batch = get_batch(session, result.batch_id)
+        assert (batch.file_count, batch.accepted_count, batch.rejected_count) == (3, 2, 1)
 
 
 def test_viewer_cannot_upload_through_the_service(
