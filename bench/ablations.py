@@ -42,6 +42,7 @@ from bench.options import (
     subset_limits,
     too_long,
 )
+from bench.paired import paired_delta
 from bench.runner import Record, RunSpec, RunStore, run_or_reuse
 from bench.tables import auroc_at
 from bench.views import view_subsets
@@ -187,45 +188,59 @@ def plan(args: argparse.Namespace) -> list[list[Row]]:
 
 
 def table(rows: Sequence[Row], records: dict[str, Record], types: Sequence[str]) -> str:
-    """Setting → AUROC per type (mean ± std over seeds) and the difference to the default."""
+    """Setting → AUROC per type (mean ± std over seeds), the difference to the default and its
+    paired-bootstrap 95 % interval (the same test cells resampled for both)."""
     value: Callable[[Row], float | None] = lambda r: (  # noqa: E731
         auroc_at(records[r.spec.key], r.views) if r.spec.key in records else None
     )
     seen: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
+    # Records whose stored scores are the row's (all test views): the ones a bootstrap can pair.
+    pairable: dict[tuple[str, str], dict[str, dict[int, Record]]] = {}
     defaults: dict[tuple[str, str], tuple[str, str]] = {}
     order: list[tuple[str, str]] = []
     for row in rows:
         key = (row.group, row.setting)
         if key not in seen:
-            seen[key] = {}
+            seen[key], pairable[key] = {}, {}
             order.append(key)
         found = value(row)
         if found is not None:
             seen[key].setdefault(row.spec.cell_type, {})[row.spec.seed] = found
+            if row.views in (None, row.spec.test_views):
+                record = records[row.spec.key]
+                pairable[key].setdefault(row.spec.cell_type, {})[row.spec.seed] = record
         variant = row.setting.split(":")[0]
         if row.default:
             defaults[(row.group, variant)] = key
     lines = []
     for group, setting in order:
-        per_type = seen[(group, setting)]
         variant = setting.split(":")[0]
-        reference = seen.get(defaults.get((group, variant), ("", "")), {})
+        default_key = defaults.get((group, variant), ("", ""))
+        is_default = default_key == (group, setting)
         cells = []
         for cell_type in types:
-            mine = per_type.get(cell_type, {})
-            base = reference.get(cell_type, {})
+            mine = seen[(group, setting)].get(cell_type, {})
+            base = seen.get(default_key, {}).get(cell_type, {})
             shared = sorted(set(mine) & set(base))
             delta = (
                 f"{100 * np.mean([mine[s] - base[s] for s in shared]):+.2f}"
-                if shared and defaults.get((group, variant)) != (group, setting)
+                if shared and not is_default
                 else "–"
             )
             cells += [mean_std(list(mine.values())), delta]
-        is_default = defaults.get((group, variant)) == (group, setting)
+            own = pairable[(group, setting)].get(cell_type, {})
+            ref = pairable.get(default_key, {}).get(cell_type, {})
+            both = sorted(set(own) & set(ref))
+            paired = None if is_default else paired_delta([(own[s], ref[s]) for s in both])
+            cells.append("–" if paired is None else f"[{paired[1]:+.1f}, {paired[2]:+.1f}]")
         lines.append([group, setting + (" (default)" if is_default else ""), *cells])
     headers = ["group", "setting"]
     for cell_type in types:
-        headers += [f"{cell_type} AUROC %", f"{cell_type} Δ vs default"]
+        headers += [
+            f"{cell_type} AUROC %",
+            f"{cell_type} Δ vs default",
+            f"{cell_type} Δ 95 % CI (paired)",
+        ]
     return md_table(headers, lines)
 
 
@@ -248,8 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.notes.append(SHARED_MACHINE_NOTE)
     report.notes.append(
         "AUROC mean ± sample std over seeds; Δ = mean over seeds of (setting − default) in "
-        "points, same split and seed; backbone as in the settings except the position group "
-        "(AlexNet, random weights: the only backbone with pools)"
+        "points, same split and seed; Δ 95 % CI: paired stratified bootstrap over the test "
+        "cells (1000 draws, the same cells for both runs, seeds pooled), – where the scores "
+        "cannot be paired (the views group stores scores at all views only); an interval that "
+        "holds 0 means this data cannot tell the two settings apart; backbone as in the "
+        "settings except the position group (AlexNet, random weights: the only backbone with "
+        "pools)"
     )
     note = payload_note(args.data_dir)
     if note:
