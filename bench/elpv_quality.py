@@ -35,6 +35,7 @@ from bench.options import (
     subset_limits,
     too_long,
 )
+from bench.paired import variant_delta_table
 from bench.plots import plot_mild
 from bench.runner import Record, RunSpec, RunStore, run_or_reuse
 from bench.tables import (
@@ -144,6 +145,14 @@ def write_report(
         f"{planned} runs done)",
         auroc_summary(engine_values | baseline_values, types),
     )
+    if any(r["spec"]["variant"] == "none" for r in records):
+        report.add(
+            "Attention against none (paired)",
+            "Δ AUROC in points, mean over seeds, with a 95 % paired stratified bootstrap "
+            "interval (the same test cells resampled for both runs, seeds pooled); an interval "
+            "that holds 0 means this data cannot tell the variant from none.\n\n"
+            + variant_delta_table(records, types),
+        )
     report.add("Every run", per_run_table(records))
     if any("baselines" in r for r in records):
         report.add("Baselines, every run", baseline_run_table(records))

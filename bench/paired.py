@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bench.common import md_table
 from bench.runner import Record
 
 
@@ -43,3 +44,33 @@ def paired_delta(
     count = len(pairs)
     low, high = np.quantile(draws / count, [0.025, 0.975])
     return 100 * point / count, 100 * float(low), 100 * float(high)
+
+
+def variant_delta_table(records: Sequence[Record], types: Sequence[str]) -> str:
+    """Each attention variant against ``none`` on the same backbone, splits and seeds: Δ AUROC
+    (points, mean over seeds) and its paired-bootstrap 95 % interval (seeds pooled)."""
+    by_key = {
+        (r["spec"]["backbone"], r["spec"]["weights"], r["spec"]["variant"], t, r["spec"]["seed"]): r
+        for r in records
+        for t in [r["spec"]["cell_type"]]
+    }
+    lines = []
+    methods = sorted({(k[0], k[1], k[2]) for k in by_key if k[2] != "none"})
+    for backbone, weights, variant in methods:
+        label = next(r["label"] for k, r in by_key.items() if k[:3] == (backbone, weights, variant))
+        cells = []
+        for cell_type in types:
+            pairs = [
+                (run, by_key[(backbone, weights, "none", cell_type, seed)])
+                for (b, w, v, t, seed), run in sorted(by_key.items(), key=lambda kv: kv[0][4])
+                if (b, w, v, t) == (backbone, weights, variant, cell_type)
+                and (backbone, weights, "none", cell_type, seed) in by_key
+            ]
+            found = paired_delta(pairs)
+            cells.append(
+                "–"
+                if found is None
+                else f"{found[0]:+.2f} [{found[1]:+.1f}, {found[2]:+.1f}] (n={len(pairs)})"
+            )
+        lines.append([f"{label} − none", *cells])
+    return md_table(["difference", *types], lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from bench.paired import paired_delta
+from bench.paired import paired_delta, variant_delta_table
 
 
 def _record(normal: np.ndarray, defect: np.ndarray) -> dict:
@@ -42,3 +42,23 @@ def test_runs_on_different_cells_are_not_paired() -> None:
     b = _record(np.zeros(6), np.ones(5))
     assert paired_delta([(a, b)]) is None
     assert paired_delta([]) is None
+
+
+def test_variant_table_pairs_each_variant_with_none_of_the_same_seed() -> None:
+    rng = np.random.default_rng(3)
+    records = []
+    for seed in (0, 1):
+        normal, defect = rng.normal(0, 1, 30), rng.normal(1, 1, 30)
+        for variant, shift in (("none", 0.0), ("cbam", 1.5)):
+            record = _record(normal, defect + shift)
+            record |= {
+                "label": f"mobilenet_v2/{variant}",
+                "spec": {"backbone": "mobilenet_v2", "weights": "imagenet",
+                         "variant": variant, "cell_type": "mono", "seed": seed},
+            }  # fmt: skip
+            records.append(record)
+    text = variant_delta_table(records, ["mono", "poly"])
+    row = next(line for line in text.splitlines() if line.startswith("| mobilenet_v2/cbam − none"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1].startswith("+") and cells[1].endswith("(n=2)") and cells[2] == "–"
+    assert "none − none" not in text
