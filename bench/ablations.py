@@ -16,7 +16,9 @@ Groups (``--groups``):
 - ``standardize``: the flow's input standardised with the training statistics (default) vs raw
   pooled features (the paper);
 - ``flow-width``: the paper's flow (subnets 2048 wide, about 170 M parameters) vs a compact one
-  (512 wide, about 18 M), which makes a flow update several times cheaper on a CPU.
+  (512 wide, about 18 M), which makes a flow update several times cheaper on a CPU;
+- ``cache-views``: the run's cached rotations per training image against four times as many (at
+  most 64): how much the flow gains from more distinct training samples.
 
 Runs are shared with ``bench.elpv_quality`` through ``--store``. Table: setting → AUROC per cell
 type (mean ± std over seeds) and the difference to the group's default.
@@ -61,6 +63,7 @@ GROUPS = (
     "position",
     "standardize",
     "flow-width",
+    "cache-views",
 )
 
 
@@ -148,6 +151,13 @@ def group_rows(
             rows.append(Row(group, f"{variant}: {spec.flow} flow", spec, True))
             other = "paper" if spec.flow == "compact" else "compact"
             rows.append(Row(group, f"{variant}: {other} flow", spec.replace(flow=other), False))
+    elif group == "cache-views":
+        for variant in size_variants:
+            spec = base.replace(variant=variant)
+            rows.append(Row(group, f"{variant}: {spec.cache_views} cached views", spec, True))
+            more = spec.replace(cache_views=min(64, 4 * spec.cache_views))
+            if more != spec:
+                rows.append(Row(group, f"{variant}: {more.cache_views} cached views", more, False))
     else:
         raise ValueError(f"unknown ablation group {group!r}; choose from {', '.join(GROUPS)}")
     return rows

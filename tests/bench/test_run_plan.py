@@ -35,6 +35,12 @@ def test_standardize_and_flow_width_rows_pair_the_default_with_one_change() -> N
     )
 
 
+def test_cache_views_row_quadruples_the_bank_up_to_64() -> None:
+    rows = group_rows("cache-views", RunSpec("mono", 0, cache_views=4), [], ["none"])
+    assert [(r.spec.cache_views, r.default) for r in rows] == [(4, True), (16, False)]
+    assert len(group_rows("cache-views", RunSpec("mono", 0, cache_views=64), [], ["se"])) == 1
+
+
 def test_image_size_row_compares_against_the_paper_size() -> None:
     small = group_rows("image-size", RunSpec("mono", 0, image_size=224), [], ["se"])
     assert [r.spec.image_size for r in small] == [224, 448]
