@@ -9,7 +9,7 @@ Groups (``--groups``):
 - ``se-ratio``: SE reduction 2 (default) vs 16;
 - ``cbam-kernel``: CBAM spatial kernel 7 (default) vs 49;
 - ``cbam-residual``: CBAM output ``x + gated(x)`` (default) vs ``gated(x)``;
-- ``views``: 64 vs 16 vs 4 test views, the same trained models scored three ways (no new run);
+- ``views``: 64 vs 16 vs 8 vs 4 test views, the same trained models scored each way (no new run);
 - ``epochs``: the run's epoch count against a quarter of it and four times it (at most 192): how
   far the flow is from converged at this schedule;
 - ``image-size``: the run's size against 448 px (or, at 448, against 224 px);
@@ -87,7 +87,7 @@ def group_rows(
         for variant in variants:
             spec = base.replace(variant=variant)
             for views in view_subsets(base.test_views):
-                if views in (64, 16, 4) or views == base.test_views:
+                if views in (64, 16, 8, 4) or views == base.test_views:
                     rows.append(
                         Row(
                             group,
