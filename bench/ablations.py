@@ -149,8 +149,8 @@ def group_rows(
         for variant in size_variants:
             spec = base.replace(variant=variant)
             rows.append(Row(group, f"{variant}: {spec.flow} flow", spec, True))
-            other = "paper" if spec.flow == "compact" else "compact"
-            rows.append(Row(group, f"{variant}: {other} flow", spec.replace(flow=other), False))
+            width = "paper" if spec.flow == "compact" else "compact"
+            rows.append(Row(group, f"{variant}: {width} flow", spec.replace(flow=width), False))
     elif group == "cache-views":
         for variant in size_variants:
             spec = base.replace(variant=variant)
