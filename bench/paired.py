@@ -49,22 +49,21 @@ def paired_delta(
 def variant_delta_table(records: Sequence[Record], types: Sequence[str]) -> str:
     """Each attention variant against ``none`` on the same backbone, splits and seeds: Δ AUROC
     (points, mean over seeds) and its paired-bootstrap 95 % interval (seeds pooled)."""
-    by_key = {
-        (r["spec"]["backbone"], r["spec"]["weights"], r["spec"]["variant"], t, r["spec"]["seed"]): r
-        for r in records
-        for t in [r["spec"]["cell_type"]]
-    }
+
+    def key(record: Record, variant: str) -> tuple[str, str, str, str, int]:
+        spec = record["spec"]
+        return (spec["backbone"], spec["weights"], variant, spec["cell_type"], spec["seed"])
+
+    runs = {key(r, r["spec"]["variant"]): r for r in records}
+    labels = {key(r, r["spec"]["variant"])[:3]: r["label"] for r in records}
     lines = []
-    methods = sorted({(k[0], k[1], k[2]) for k in by_key if k[2] != "none"})
-    for backbone, weights, variant in methods:
-        label = next(r["label"] for k, r in by_key.items() if k[:3] == (backbone, weights, variant))
+    for method in sorted(m for m in labels if m[2] != "none"):
         cells = []
         for cell_type in types:
             pairs = [
-                (run, by_key[(backbone, weights, "none", cell_type, seed)])
-                for (b, w, v, t, seed), run in sorted(by_key.items(), key=lambda kv: kv[0][4])
-                if (b, w, v, t) == (backbone, weights, variant, cell_type)
-                and (backbone, weights, "none", cell_type, seed) in by_key
+                (run, runs[key(run, "none")])
+                for k, run in sorted(runs.items(), key=lambda item: item[0][4])
+                if k[:3] == method and k[3] == cell_type and key(run, "none") in runs
             ]
             found = paired_delta(pairs)
             cells.append(
@@ -72,5 +71,5 @@ def variant_delta_table(records: Sequence[Record], types: Sequence[str]) -> str:
                 if found is None
                 else f"{found[0]:+.2f} [{found[1]:+.1f}, {found[2]:+.1f}] (n={len(pairs)})"
             )
-        lines.append([f"{label} − none", *cells])
+        lines.append([f"{labels[method]} − none", *cells])
     return md_table(["difference", *types], lines)
