@@ -119,6 +119,8 @@ class WorkerReporter:
         self.weights: dict[str, str] = {}
         self._probe: subprocess.Popen[str] | None = None
         self._stop = threading.Event()
+        # Held while the file is written or removed, so a refresh cannot bring it back after stop.
+        self._file_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="adn-worker-report", daemon=True)
 
     def start(self) -> None:
@@ -132,14 +134,17 @@ class WorkerReporter:
         probe = self._probe
         if probe is not None and probe.poll() is None:
             probe.terminate()
-        with contextlib.suppress(OSError):
+        with self._file_lock, contextlib.suppress(OSError):
             remove_report(self.settings, self.node)
 
     def _write(self) -> None:
-        try:
-            write_report(self.settings, self.node, self.queues, self.weights)
-        except OSError as exc:
-            logger.warning("could not write the worker report: %s", exc)
+        with self._file_lock:
+            if self._stop.is_set():
+                return
+            try:
+                write_report(self.settings, self.node, self.queues, self.weights)
+            except OSError as exc:
+                logger.warning("could not write the worker report: %s", exc)
 
     def _remember(self, proc: subprocess.Popen[str]) -> None:
         self._probe = proc

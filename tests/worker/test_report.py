@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import worker.report as report_module
 from dashboard.services.worker_status import read_reports, weights_status
 from worker.report import WorkerReporter, probe_weights, report_path, write_report
 from worker.settings import WorkerSettings
@@ -33,6 +37,29 @@ def test_reporter_writes_then_removes_its_file(tmp_path: Path) -> None:
     reporter.stop()
     assert not report_path(tmp_path, "gpu@box").exists()
     assert probe_weights(settings) == {}  # random weights: nothing to look for
+
+
+def test_a_refresh_racing_with_stop_cannot_bring_the_file_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = WorkerSettings(data_dir=tmp_path, backbone_weights="random")
+    reporter = WorkerReporter(settings, "gpu@box", ["gpu"], refresh_s=0.01)
+    refreshing = threading.Event()
+    original = report_module.write_report
+
+    def slow_refresh(*args: Any) -> Path:
+        if threading.current_thread() is not threading.main_thread():
+            refreshing.set()
+            reporter._stop.wait(5)  # the refresh is under way when stop() begins
+            time.sleep(0.05)
+        return original(*args)
+
+    monkeypatch.setattr(report_module, "write_report", slow_refresh)
+    reporter.start()
+    assert refreshing.wait(5)
+    reporter.stop()
+    time.sleep(0.1)
+    assert not report_path(tmp_path, "gpu@box").exists()
 
 
 @pytest.mark.slow
