@@ -69,6 +69,20 @@ def _hash_order(names: list[str]) -> list[str]:
     return sorted(names, key=lambda n: hashlib.sha256(f"payload:{n}".encode()).hexdigest())
 
 
+def _fill(
+    rows: list[tuple[str, float, str]], sizes: dict[str, int], used: int, budget: int
+) -> tuple[list[tuple[str, float, str]], int]:
+    """``rows`` in seeded hash order while they fit in ``budget`` bytes; the bytes then used."""
+    by_name = {r[0]: r for r in rows}
+    kept = []
+    for name in _hash_order(list(by_name)):
+        if used + sizes[name] > budget:
+            break
+        kept.append(by_name[name])
+        used += sizes[name]
+    return kept, used
+
+
 def choose_cells(
     rows: list[tuple[str, float, str]], sizes: dict[str, int], budget: int
 ) -> tuple[list[tuple[str, float, str]], str]:
@@ -80,23 +94,11 @@ def choose_cells(
     if used > budget:
         raise SystemExit(f"even the {len(defect)} defective cells ({used / MB:.1f} MB) do not fit")
     keep = list(defect)
-    by_name = {r[0]: r for r in normal}
-    kept_normal = []
-    for name in _hash_order(list(by_name)):
-        if used + sizes[name] > budget:
-            break
-        kept_normal.append(by_name[name])
-        used += sizes[name]
-    keep += kept_normal
-    kept_mild = []
+    kept_normal, used = _fill(normal, sizes, used, budget)
+    kept_mild: list[tuple[str, float, str]] = []
     if len(kept_normal) == len(normal):
-        by_name = {r[0]: r for r in mild}
-        for name in _hash_order(list(by_name)):
-            if used + sizes[name] > budget:
-                break
-            kept_mild.append(by_name[name])
-            used += sizes[name]
-    keep += kept_mild
+        kept_mild, used = _fill(mild, sizes, used, budget)
+    keep += kept_normal + kept_mild
     dropped = []
     if len(kept_normal) < len(normal):
         dropped.append(
