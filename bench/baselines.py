@@ -35,7 +35,7 @@ from engine.data.transforms import to_unit
 from engine.device import autocast_for, resolve_batch_size, select_device
 from engine.evaluation import auroc_with_ci
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
-from engine.scoring import prepare_for_device
+from engine.scoring import model_input, prepare_for_device
 from engine.training.trainer import split_calibration
 
 FEATURE_BASELINES = (
@@ -137,7 +137,8 @@ class PatchCore:
         with torch.inference_mode():
             for start in range(0, images_u8.shape[0], self.batch_size):
                 x01 = to_unit(images_u8[start : start + self.batch_size].to(self.device))
-                x = self.model.normalize(x01.contiguous(memory_format=torch.channels_last))
+                prepared = model_input(self.model.config, x01)
+                x = self.model.normalize(prepared.contiguous(memory_format=torch.channels_last))
                 maps = []
                 with autocast_for(self.device):
                     for stage, pool in zip(backbone.stages, backbone.pools, strict=True):

@@ -33,7 +33,7 @@ def _per_view(model: AttentDifferNetModel, size: int, batch: int, device: torch.
     images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
     index = torch.arange(batch)
     generator = torch.Generator().manual_seed(0)
-    views = lambda: view_batch(images, index, random_angles(batch, generator), device)  # noqa: E731
+    views = lambda: view_batch(model.config, images, index, random_angles(batch, generator), device)  # noqa: E731
     with torch.inference_mode(), autocast_for(device):
         model.extract(views())
         sync(device)

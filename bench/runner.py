@@ -100,7 +100,7 @@ class RunSpec:
             ),
             flow=FLOWS[self.flow],
             image_size=self.image_size,
-            standardize_features=self.standardize,
+            flow_input="standardize" if self.standardize else "raw",
         )
         return DetectorConfig(
             model=model,

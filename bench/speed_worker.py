@@ -96,7 +96,7 @@ def extractor_seconds(detector: Any, paths: list[str], views: int) -> float:
     degrees = test_view_angles(views).repeat(len(paths))
     size = resolve_batch_size(detector.config.score.batch_size, device)
     batches = [
-        view_batch(images, index[s : s + size], degrees[s : s + size], device)
+        view_batch(model.config, images, index[s : s + size], degrees[s : s + size], device)
         for s in range(0, index.numel(), size)
     ]
 

@@ -72,7 +72,11 @@ def score_views(
                 stop = min(start + batch_size, count * views)
                 chosen = index[start:stop]
                 batch = view_batch(
-                    images_u8, chosen.to(images_u8.device), degrees[start:stop], device
+                    model.config,
+                    images_u8,
+                    chosen.to(images_u8.device),
+                    degrees[start:stop],
+                    device,
                 )
                 with autocast_for(device):
                     features = model.extract(batch).float()

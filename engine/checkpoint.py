@@ -106,3 +106,17 @@ def load_checkpoint(path: str | Path) -> CheckpointData:
         versions=dict(payload.get("versions", {})),
         metadata=dict(payload.get("metadata", {})),
     )
+
+
+def upgrade_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Read weights saved when the flow input had a per-feature ``feature_scale`` vector.
+
+    Such a model divided centred features by the scale; the same map as a whitener is the
+    diagonal matrix of the reciprocals.
+    """
+    if "feature_scale" not in state_dict or "feature_whitener" in state_dict:
+        return state_dict
+    upgraded = dict(state_dict)
+    scale = upgraded.pop("feature_scale")
+    upgraded["feature_whitener"] = torch.diag(1.0 / scale)
+    return upgraded

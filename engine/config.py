@@ -1,7 +1,10 @@
 """Typed model, training and scoring configuration that round-trips to JSON.
 
-Every hyper-parameter of the method lives here, with the paper's value as the default. The JSON form
-is stored with every model version, so a checkpoint always says exactly how it was built.
+Every hyper-parameter of the method lives here. The dataclass defaults are the paper's values (plus
+the standardised flow input, the engine's first addition), so a config stored before a switch
+existed reads back exactly as it was built; the measured recommendations live in
+:mod:`engine.presets`. The JSON form is stored with every model version, so a checkpoint always
+says exactly how it was built.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ BackboneName = Literal["alexnet", "mobilenet_v2", "efficientnet_lite0"]
 BackboneWeights = Literal["imagenet", "random"]
 AttentionPosition = Literal["pre_pool", "post_pool"]
 CollapseAction = Literal["stop", "warn"]
+# What the flow sees: raw pooled features (the paper), standardised per feature, or whitened with a
+# shrinkage covariance (then an untrained zero-initialised flow scores the Mahalanobis distance).
+FlowInput = Literal["raw", "standardize", "whiten"]
+# Which stage outputs are pooled: the last stage only (the paper) or every stage.
+FeatureStages = Literal["last", "all"]
+# Per-image intensity normalisation before the backbone: none (the paper), mean/spread, or ranks.
+IntensityNorm = Literal["none", "standardize", "equalize"]
+# The views of an image: arbitrary rotations (the paper) or the 8 lossless flips and quarter turns.
+ViewGroup = Literal["rotations", "dihedral"]
+EpochSelection = Literal["last", "validation"]
 DeviceChoice = Literal["auto", "cuda", "mps", "cpu"]
 
 VARIANTS: tuple[str, ...] = get_args(Variant)
@@ -71,6 +84,9 @@ class FlowConfig:
     subnet_hidden: int = 2048
     subnet_layers: int = 3  # hidden Linear+ReLU layers before the output layer
     clamp: float = 3.0
+    # Start every coupling at the identity (subnets' last layer zero), so training adds to the
+    # input's own density instead of starting from a random map.
+    zero_init: bool = False
 
     def __post_init__(self) -> None:
         _at_least("flow.coupling_blocks", self.coupling_blocks, 1)
@@ -91,12 +107,19 @@ class ModelConfig:
     scales: int = 3  # full size, then /2, /4 of the normalised tensor (nearest)
     # Permutation seeds are offset by this value (block k uses seed + k).
     permutation_seed: int = 0
-    # Standardise each feature with the training features' mean and spread before the flow.
-    # Not in the paper (the "paper" preset turns it off); see bench/README.md for why it is on.
-    standardize_features: bool = True
+    # Map the pooled features before the flow: "standardize" (the first engine default: mean and
+    # spread of the training features), "whiten" (shrinkage covariance) or "raw" (the paper).
+    flow_input: FlowInput = "standardize"
+    feature_stages: FeatureStages = "last"
+    intensity: IntensityNorm = "none"
+    view_group: ViewGroup = "rotations"
 
     def __post_init__(self) -> None:
         _choice("model.variant", self.variant, VARIANTS)
+        _choice("model.flow_input", self.flow_input, get_args(FlowInput))
+        _choice("model.feature_stages", self.feature_stages, get_args(FeatureStages))
+        _choice("model.intensity", self.intensity, get_args(IntensityNorm))
+        _choice("model.view_group", self.view_group, get_args(ViewGroup))
         _at_least("model.image_size", self.image_size, 32)
         _at_least("model.scales", self.scales, 1)
 
@@ -123,6 +146,11 @@ class TrainConfig:
     # Guard against feature collapse when attention is trained.
     collapse_variance_ratio: float = 0.05
     collapse_action: CollapseAction = "stop"
+    # "validation": keep the epoch whose flow gives the held-out calibration images the highest
+    # likelihood (no test labels involved); "last": the last epoch, as in the paper.
+    epoch_selection: EpochSelection = "last"
+    # With validation selection: stop after this many epochs without a better one (0: never).
+    patience: int = 0
     device: DeviceChoice = "auto"
     extractor_batch_size: int = 0  # views per extractor pass; 0 = automatic for the device
     num_workers: int = 0
@@ -134,6 +162,8 @@ class TrainConfig:
         if not 0.0 <= self.calibration_fraction < 1.0:
             raise ConfigError("train.calibration_fraction must be in [0, 1)")
         _choice("train.collapse_action", self.collapse_action, get_args(CollapseAction))
+        _choice("train.epoch_selection", self.epoch_selection, get_args(EpochSelection))
+        _at_least("train.patience", self.patience, 0)
         _choice("train.device", self.device, get_args(DeviceChoice))
 
 
@@ -142,6 +172,9 @@ class ScoreConfig:
     """Test-time augmentation and batching used by scoring and calibration."""
 
     test_views: int = 64
+    # Rotations only: turn the test angles by half a step (i + 1/2)·360/n, so that few views are
+    # not all axis-aligned (the paper: no offset).
+    view_offset: bool = False
     batch_size: int = 0  # views per forward pass; 0 = automatic for the device
     device: DeviceChoice = "auto"
     # Default threshold quantile over the calibration normals (before any reviewer verdict).
@@ -163,6 +196,13 @@ class DetectorConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
 
+    def __post_init__(self) -> None:
+        if self.model.view_group == "dihedral" and self.score.test_views > 8:
+            raise ConfigError(
+                f"score.test_views={self.score.test_views}: dihedral views (model.view_group) "
+                "have 8 elements, so at most 8 test views"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready dictionary."""
         return asdict(self)
@@ -174,7 +214,7 @@ class DetectorConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are an error, missing ones default."""
-        return _build(cls, data, "config")
+        return _build(cls, _upgrade(data), "config")
 
     @classmethod
     def from_json(cls, text: str) -> DetectorConfig:
@@ -190,6 +230,17 @@ class DetectorConfig:
     def replace(self, **sections: Any) -> DetectorConfig:
         """Copy with whole sections replaced, e.g. ``cfg.replace(train=new_train)``."""
         return dataclasses.replace(self, **sections)
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Read configs stored before ``model.flow_input`` replaced ``model.standardize_features``."""
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or "standardize_features" not in model:
+        return data
+    model = dict(model)
+    standardize = model.pop("standardize_features")
+    model.setdefault("flow_input", "standardize" if standardize else "raw")
+    return {**data, "model": model}
 
 
 def _build(cls: type[_T], data: dict[str, Any], where: str) -> _T:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from engine.calibration import Calibration
-from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.checkpoint import load_checkpoint, save_checkpoint, upgrade_state_dict
 from engine.config import DetectorConfig
 from engine.data.images import load_image
 from engine.data.transforms import image_to_tensor, to_unit
@@ -22,7 +22,7 @@ from engine.errors import CheckpointError, ImageLoadError
 from engine.inputs import ImageInput, load_images, source_name
 from engine.models.attentdiffernet.anomaly_map import GradCamHeatmap, resize_heatmap
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
-from engine.scoring import prepare_for_device, score_images
+from engine.scoring import model_input, prepare_for_device, score_images, test_view_ids
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class Detector:
         """Score ``images``; a verdict uses ``threshold`` or else the calibration default."""
         limit = self.default_threshold if threshold is None else threshold
         n_views = views or self.config.score.test_views
+        view_ids = test_view_ids(self.config.model, self.config.score, n_views)
         batch = ScoreBatch()
         for start in range(0, len(images), chunk_size):
             loaded = load_images(
@@ -95,7 +96,7 @@ class Detector:
             )
             batch.failures.extend(loaded.failures)
             values = score_images(
-                self.model, loaded.tensor, n_views, self.device, self.config.score.batch_size
+                self.model, loaded.tensor, view_ids, self.device, self.config.score.batch_size
             )
             for index, name, value in zip(loaded.indices, loaded.names, values, strict=True):
                 batch.results.append(self._result(index, name, float(value), limit))
@@ -124,11 +125,12 @@ class Detector:
     def explain(self, image: ImageInput) -> np.ndarray:
         """Grad-CAM heatmap (float32 in [0, 1]) at the image's own resolution (height × width).
 
-        It highlights the regions that raise the un-rotated, full-size view's Σz².
+        It highlights the regions that raise the un-rotated (identity) full-size view's Σz².
         """
         picture = load_image(image, name=source_name(image, 0))
         x01 = to_unit(image_to_tensor(picture, self.config.model.image_size)).unsqueeze(0)
-        heatmap = GradCamHeatmap(self.model).heatmap(x01.to(self.device))
+        prepared = model_input(self.config.model, x01)
+        heatmap = GradCamHeatmap(self.model).heatmap(prepared.to(self.device))
         width, height = picture.size
         return resize_heatmap(heatmap, height, width)
 
@@ -150,7 +152,7 @@ def load_detector(path: str | Path, device: str = "auto") -> Detector:
     model_config = data.config.model
     model = AttentDifferNetModel(model_config, load_backbone_weights=False)
     try:
-        model.load_state_dict(data.state_dict, strict=True)
+        model.load_state_dict(upgrade_state_dict(data.state_dict), strict=True)
     except RuntimeError as exc:
         raise CheckpointError(
             f"{path}: the stored weights do not fit the stored config "

@@ -18,11 +18,28 @@ def preset_config(name: str, model: ModelConfig | None = None) -> DetectorConfig
     """The config of preset ``name``, keeping the architecture choices of ``model``."""
     base = DetectorConfig(model=model or ModelConfig())
     if name == "paper":
-        return base.replace(model=dataclasses.replace(base.model, standardize_features=False))
+        return base.replace(model=dataclasses.replace(base.model, flow_input="raw"))
     if name == "fast":
         return base.replace(
-            model=dataclasses.replace(base.model, image_size=224),
-            train=dataclasses.replace(base.train, epochs=12, cache_views_per_image=8),
+            model=dataclasses.replace(
+                base.model,
+                image_size=224,
+                scales=1,
+                feature_stages="all",
+                flow_input="whiten",
+                intensity="standardize",
+                view_group="dihedral",
+                flow=dataclasses.replace(base.model.flow, subnet_hidden=512, zero_init=True),
+            ),
+            train=dataclasses.replace(
+                base.train,
+                epochs=12,
+                lr=1e-3,
+                cache_views_per_image=8,
+                color_jitter=0.25,
+                epoch_selection="validation",
+                patience=4,
+            ),
             score=dataclasses.replace(base.score, test_views=8),
         )
     if name == "tiny":

@@ -7,7 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from engine.data.transforms import color_jitter, rotate_batch, test_view_angles, to_unit
+from engine.config import ModelConfig, ScoreConfig
+from engine.data.transforms import color_jitter, normalize_intensity, to_unit
+from engine.data.views import view_space
 from engine.device import autocast_for, resolve_batch_size
 from engine.models.attentdiffernet.loss import anomaly_score
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
@@ -22,38 +24,48 @@ def prepare_for_device(model: AttentDifferNetModel, device: torch.device) -> Att
     return model.to(device).to(memory_format=torch.channels_last)
 
 
-def augment(
+def model_input(
+    config: ModelConfig,
     x01: torch.Tensor,
-    degrees: torch.Tensor,
     jitter: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Rotate each image by its angle (zero fill), then apply optional colour jitter."""
-    rotated = rotate_batch(x01, degrees)
+    """Optional colour jitter (a simulated camera change), then the model's intensity norm."""
     if jitter > 0:
-        rotated = color_jitter(rotated, jitter, generator)
-    return rotated
+        x01 = color_jitter(x01, jitter, generator)
+    return normalize_intensity(x01, config.intensity)
 
 
 def view_batch(
+    config: ModelConfig,
     images_u8: torch.Tensor,
     image_index: torch.Tensor,
-    degrees: torch.Tensor,
+    view_ids: torch.Tensor,
     device: torch.device,
     jitter: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """The rotated views ``(image_index[i], degrees[i])`` as float [0, 1] tensors on ``device``."""
+    """The views ``(image_index[i], view_ids[i])`` as float tensors on ``device``.
+
+    Each image is jittered and intensity-normalised first, then seen as its view (rotated or
+    flipped), so a rotation's black corners never enter the image's statistics.
+    """
     x01 = to_unit(images_u8[image_index].to(device, non_blocking=True))
-    views = augment(x01, degrees.to(device), jitter, generator)
+    prepared = model_input(config, x01, jitter, generator)
+    views = view_space(config.view_group).apply(prepared, view_ids.to(device))
     return views.contiguous(memory_format=torch.channels_last)
+
+
+def test_view_ids(model_config: ModelConfig, score_config: ScoreConfig, views: int) -> torch.Tensor:
+    """The deterministic test views of a model (angles, or dihedral elements)."""
+    return view_space(model_config.view_group).test(views, score_config.view_offset)
 
 
 def extract_views(
     model: AttentDifferNetModel,
     images_u8: torch.Tensor,
     image_index: torch.Tensor,
-    degrees: torch.Tensor,
+    view_ids: torch.Tensor,
     device: torch.device,
     batch_size: int,
     *,
@@ -61,7 +73,7 @@ def extract_views(
     generator: torch.Generator | None = None,
     on_batch: ViewProgress | None = None,
 ) -> torch.Tensor:
-    """Features (M×D, float32, on ``device``) of M (image, angle) views, in batches."""
+    """Features (M×D, float32, on ``device``) of M (image, view) pairs, in batches."""
     batch_size = resolve_batch_size(batch_size, device)
     chunks: list[torch.Tensor] = []
     # no_grad rather than inference_mode: the flow later trains on these tensors.
@@ -69,7 +81,13 @@ def extract_views(
         for start in range(0, image_index.numel(), batch_size):
             stop = start + batch_size
             views = view_batch(
-                images_u8, image_index[start:stop], degrees[start:stop], device, jitter, generator
+                model.config,
+                images_u8,
+                image_index[start:stop],
+                view_ids[start:stop],
+                device,
+                jitter,
+                generator,
             )
             with autocast_for(device):
                 chunks.append(model.extract(views).float())
@@ -78,34 +96,67 @@ def extract_views(
     return torch.cat(chunks) if chunks else torch.empty(0, model.feature_dim, device=device)
 
 
-def score_images(
+def test_features(
     model: AttentDifferNetModel,
     images_u8: torch.Tensor,
-    views: int,
+    view_ids: torch.Tensor,
     device: torch.device,
     batch_size: int,
     on_batch: ViewProgress | None = None,
-) -> np.ndarray:
-    """Anomaly score per image: mean of z² over ``views`` deterministic rotations and all dims.
+) -> torch.Tensor:
+    """Features (N×V×D) of every image under each of the V test views ``view_ids``."""
+    count, views = images_u8.shape[0], view_ids.numel()
+    image_index = torch.arange(count).repeat_interleave(views)
+    was_training = model.training
+    model.eval()
+    try:
+        features = extract_views(
+            model,
+            images_u8,
+            image_index,
+            view_ids.repeat(count),
+            device,
+            batch_size,
+            on_batch=on_batch,
+        )
+    finally:
+        model.train(was_training)
+    return features.view(count, views, -1)
 
-    The extractor runs in small batches (what convolutions like); the flow then runs on many
-    views at once, since each of its passes reads all of its weights.
+
+def flow_scores(model: AttentDifferNetModel, features: torch.Tensor) -> np.ndarray:
+    """Anomaly score per image from its view features (N×V×D): mean z² over views and dims.
+
+    The flow runs on many views at once, since each of its passes reads all of its weights.
     """
-    count = images_u8.shape[0]
+    count, views = features.shape[:2]
     if count == 0:
         return np.empty(0)
-    angles = test_view_angles(views)
-    image_index = torch.arange(count).repeat_interleave(views)
-    degrees = angles.repeat(count)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            features = extract_views(
-                model, images_u8, image_index, degrees, device, batch_size, on_batch=on_batch
-            )
-            chunks = features.split(FLOW_BATCH)
+            chunks = features.flatten(0, 1).split(FLOW_BATCH)
             per_view = torch.cat([anomaly_score(model.flow_forward(c)[0]) for c in chunks])
     finally:
         model.train(was_training)
     return per_view.double().view(count, views).mean(dim=1).cpu().numpy()
+
+
+def score_images(
+    model: AttentDifferNetModel,
+    images_u8: torch.Tensor,
+    view_ids: torch.Tensor,
+    device: torch.device,
+    batch_size: int,
+    on_batch: ViewProgress | None = None,
+) -> np.ndarray:
+    """Anomaly score per image: mean of z² over the test views ``view_ids`` and all dims.
+
+    The extractor runs in small batches (what convolutions like), the flow on many views at once.
+    """
+    if images_u8.shape[0] == 0:
+        return np.empty(0)
+    with torch.inference_mode():
+        features = test_features(model, images_u8, view_ids, device, batch_size, on_batch)
+    return flow_scores(model, features)

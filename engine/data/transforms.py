@@ -133,3 +133,44 @@ def _grayscale(x: torch.Tensor) -> torch.Tensor:
 def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """``factor·x + (1-factor)·other``, clamped to [0, 1]."""
     return (factor * x + (1.0 - factor) * other).clamp_(0.0, 1.0)
+
+
+# Mean and spread that "standardize" gives every image: ImageNet's average intensity statistics,
+# so the backbone's own normalisation still sees values on the scale it was trained on.
+STANDARD_MEAN = 0.449
+STANDARD_STD = 0.226
+
+
+def normalize_intensity(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """Per-image intensity normalisation of a float (B, C, H, W) batch in [0, 1].
+
+    ``standardize`` gives each image the same mean and spread over all its pixels, which undoes a
+    gain and offset of the camera; ``equalize`` replaces every value by its mid-rank among the
+    image's values of its channel (256 levels), which undoes any increasing intensity curve;
+    ``none`` returns ``x``.
+    """
+    if mode == "none":
+        return x
+    if x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(
+            f"normalize_intensity needs a float (B, C, H, W) tensor, got {x.dtype} {tuple(x.shape)}"
+        )
+    if mode == "standardize":
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        spread = x.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
+        return (x - mean) / spread * STANDARD_STD + STANDARD_MEAN
+    if mode == "equalize":
+        return _equalize(x)
+    raise ValueError(f"intensity normalisation {mode!r} is not one of: none, standardize, equalize")
+
+
+def _equalize(x: torch.Tensor, levels: int = 256) -> torch.Tensor:
+    """Mid-rank of each value among its (image, channel)'s values, quantised to ``levels``."""
+    batch, channels = x.shape[:2]
+    flat = x.reshape(batch * channels, -1)
+    bins = flat.clamp(0.0, 1.0).mul(levels - 1).round().long()
+    counts = torch.zeros(flat.shape[0], levels, device=x.device, dtype=x.dtype)
+    counts.scatter_add_(1, bins, torch.ones_like(flat))
+    below = counts.cumsum(dim=1) - counts / 2
+    ranks = below.gather(1, bins) / flat.shape[1]
+    return ranks.view_as(x)

@@ -1,11 +1,12 @@
-"""Training loop: normal images only, paper schedule, feature cache for frozen extractors."""
+"""Training: normal images only, feature cache for frozen extractors, epoch chosen on held-out
+normals, calibration of the default threshold."""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,18 +14,29 @@ import torch
 
 from engine.calibration import Calibration
 from engine.config import DetectorConfig
-from engine.data.transforms import random_angles
+from engine.data.views import view_space
 from engine.detector import Detector
 from engine.device import autocast_for, select_device
 from engine.errors import DatasetError, ImageLoadError
 from engine.inputs import ImageInput, load_images
 from engine.models.attentdiffernet.loss import nll_loss
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
-from engine.scoring import extract_views, prepare_for_device, score_images, view_batch
+from engine.scoring import (
+    extract_views,
+    flow_scores,
+    prepare_for_device,
+    test_features,
+    test_view_ids,
+    view_batch,
+)
 from engine.training.collapse_guard import CollapseGuard
 from engine.training.progress import CancelCheck, ProgressCallback, ProgressTracker
 
 logger = logging.getLogger(__name__)
+
+# Called after every epoch with (epoch, model, seconds since the start); the model is in eval
+# mode and must not be changed. Benchmarks use it to trace quality against time.
+EpochCallback = Callable[[int, AttentDifferNetModel, float], None]
 
 
 @dataclass
@@ -37,6 +49,10 @@ class TrainResult:
     n_calibration: int
     used_feature_cache: bool
     elapsed_s: float
+    # The epoch whose flow was kept (the last one unless epoch_selection="validation"), and the
+    # held-out normals' loss after each epoch (empty without validation).
+    selected_epoch: int = 0
+    validation_losses: list[float] = field(default_factory=list)
     failures: list[ImageLoadError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -62,6 +78,7 @@ def train(
     *,
     on_progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> TrainResult:
     """Train a detector on normal ``images`` and calibrate its default threshold.
 
@@ -70,121 +87,250 @@ def train(
     :class:`~engine.errors.TrainingCancelled`.
     """
     started = time.monotonic()
-    train_cfg, model_cfg = config.train, config.model
-    torch.manual_seed(train_cfg.seed)
-    generator = torch.Generator().manual_seed(train_cfg.seed)
-    device = select_device(train_cfg.device)
+    run = _Run.start(config, images, on_progress, should_cancel)
+    epoch_losses, validation_losses, selected = run.fit(on_epoch, started)
+    cal_features = run.calibration_features()
+    calibration = Calibration.from_scores(
+        flow_scores(run.model, cal_features), config.score.threshold_quantile
+    )
+    detector = Detector(run.model, config, calibration, run.device)
+    warnings = [run.guard.warning] if run.guard.warning else []
+    if calibration.threshold is None:
+        warnings.append("no calibration images were held out, so there is no default threshold")
+    run.tracker.advance(0, phase="done", epoch=selected, message="training finished")
+    return TrainResult(
+        detector=detector,
+        epoch_losses=epoch_losses,
+        n_train=run.n_train,
+        n_calibration=run.cal_images.shape[0],
+        used_feature_cache=run.bank is not None,
+        elapsed_s=time.monotonic() - started,
+        selected_epoch=selected,
+        validation_losses=validation_losses,
+        failures=run.failures,
+        warnings=warnings,
+    )
 
-    loaded = load_images(images, model_cfg.image_size)
-    for failure in loaded.failures:
-        logger.warning("skipping training image %s", failure)
-    if loaded.tensor.shape[0] < 2:
-        raise DatasetError(
-            f"training needs at least 2 readable normal images, got {loaded.tensor.shape[0]} "
-            f"({len(loaded.failures)} could not be read)"
+
+@dataclass
+class _Run:
+    """One training run's state: data, model, optimiser, feature bank and progress."""
+
+    config: DetectorConfig
+    device: torch.device
+    model: AttentDifferNetModel
+    train_images: torch.Tensor
+    cal_images: torch.Tensor
+    failures: list[ImageLoadError]
+    generator: torch.Generator
+    tracker: ProgressTracker
+    guard: CollapseGuard
+    optimizer: torch.optim.Optimizer
+    bank: torch.Tensor | None = None
+    _cal_features: torch.Tensor | None = None
+
+    @property
+    def n_train(self) -> int:
+        """Number of training images (calibration images excluded)."""
+        return int(self.train_images.shape[0])
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps per epoch."""
+        return math.ceil(self.n_train / self.config.train.batch_images)
+
+    @classmethod
+    def start(
+        cls,
+        config: DetectorConfig,
+        images: Sequence[ImageInput],
+        on_progress: ProgressCallback | None,
+        should_cancel: CancelCheck | None,
+    ) -> _Run:
+        """Load and split the images, build the model, then its feature bank or statistics."""
+        train_cfg, model_cfg = config.train, config.model
+        torch.manual_seed(train_cfg.seed)
+        device = select_device(train_cfg.device)
+        loaded = load_images(images, model_cfg.image_size)
+        for failure in loaded.failures:
+            logger.warning("skipping training image %s", failure)
+        if loaded.tensor.shape[0] < 2:
+            raise DatasetError(
+                f"training needs at least 2 readable normal images, got {loaded.tensor.shape[0]} "
+                f"({len(loaded.failures)} could not be read)"
+            )
+        train_idx, cal_idx = split_calibration(loaded.tensor.shape[0], config)
+        model = prepare_for_device(AttentDifferNetModel(model_cfg), device)
+        run = cls(
+            config=config,
+            device=device,
+            model=model,
+            train_images=loaded.tensor[torch.from_numpy(train_idx)],
+            cal_images=loaded.tensor[torch.from_numpy(cal_idx)],
+            failures=list(loaded.failures),
+            generator=torch.Generator().manual_seed(train_cfg.seed),
+            tracker=ProgressTracker(0, train_cfg.epochs, on_progress, should_cancel),
+            guard=CollapseGuard(train_cfg.collapse_variance_ratio, train_cfg.collapse_action),
+            optimizer=torch.optim.Adam(
+                model.trainable_parameters(),
+                lr=train_cfg.lr,
+                betas=train_cfg.betas,
+                eps=train_cfg.eps,
+                weight_decay=train_cfg.weight_decay,
+            ),
         )
-    train_idx, cal_idx = split_calibration(loaded.tensor.shape[0], config)
-    train_images = loaded.tensor[torch.from_numpy(train_idx)]
-    cal_images = loaded.tensor[torch.from_numpy(cal_idx)]
+        run._prepare_features()
+        return run
 
-    model = prepare_for_device(AttentDifferNetModel(model_cfg), device)
-    use_cache = train_cfg.feature_cache and not model.attention_trainable
-    n = train_images.shape[0]
-    steps = math.ceil(n / train_cfg.batch_images)
-    bank_views = n * train_cfg.cache_views_per_image if use_cache else 0
-    score_cfg = config.score
-    cal_views = cal_images.shape[0] * score_cfg.test_views
-    # Work units: one per extracted view, plus one flow step counted as a batch of views.
-    step_units = train_cfg.batch_images * train_cfg.views_per_image
-    tracker = ProgressTracker(
-        bank_views + train_cfg.epochs * steps * step_units + cal_views,
-        train_cfg.epochs,
-        on_progress,
-        should_cancel,
-    )
-    tracker.advance(0, phase="loading", message=f"{n} training, {len(cal_idx)} calibration images")
-    logger.info(
-        "training %s/%s on %d images (%d held out), %d epochs, device %s, feature cache %s",
-        model_cfg.backbone.name,
-        model_cfg.variant,
-        n,
-        len(cal_idx),
-        train_cfg.epochs,
-        device,
-        "on" if use_cache else "off",
-    )
+    def _prepare_features(self) -> None:
+        train_cfg, model_cfg = self.config.train, self.config.model
+        use_cache = train_cfg.feature_cache and not self.model.attention_trainable
+        bank_views = self.n_train * train_cfg.cache_views_per_image if use_cache else 0
+        cal_views = self.cal_images.shape[0] * self.config.score.test_views
+        # Work units: one per extracted view, plus one flow step counted as a batch of views.
+        step_units = train_cfg.batch_images * train_cfg.views_per_image
+        self.tracker.total_units = max(
+            1, bank_views + train_cfg.epochs * self.steps * step_units + cal_views
+        )
+        self.tracker.advance(
+            0,
+            phase="loading",
+            message=f"{self.n_train} training, {self.cal_images.shape[0]} calibration images",
+        )
+        logger.info(
+            "training %s/%s on %d images (%d held out), %d epochs, device %s, feature cache %s",
+            model_cfg.backbone.name,
+            model_cfg.variant,
+            self.n_train,
+            self.cal_images.shape[0],
+            train_cfg.epochs,
+            self.device,
+            "on" if use_cache else "off",
+        )
+        if use_cache:
+            self.bank = _feature_bank(
+                self.model,
+                self.train_images,
+                self.config,
+                self.device,
+                self.generator,
+                self.tracker,
+            )
+            self.model.set_feature_statistics(self.bank.flatten(0, 1))
+        elif model_cfg.flow_input != "raw":
+            self.model.set_feature_statistics(
+                _one_pass_features(self.model, self.train_images, self.config, self.device)
+            )
 
-    optimizer = torch.optim.Adam(
-        model.trainable_parameters(),
-        lr=train_cfg.lr,
-        betas=train_cfg.betas,
-        eps=train_cfg.eps,
-        weight_decay=train_cfg.weight_decay,
-    )
-    guard = CollapseGuard(train_cfg.collapse_variance_ratio, train_cfg.collapse_action)
-    bank = None
-    if use_cache:
-        bank = _feature_bank(model, train_images, config, device, generator, tracker)
-        if model_cfg.standardize_features:
-            model.set_feature_statistics(bank.flatten(0, 1))
-    elif model_cfg.standardize_features:
-        model.set_feature_statistics(_one_pass_features(model, train_images, config, device))
+    def fit(
+        self, on_epoch: EpochCallback | None, started: float
+    ) -> tuple[list[float], list[float], int]:
+        """Run the epochs; returns (epoch losses, validation losses, selected epoch)."""
+        train_cfg = self.config.train
+        validate = train_cfg.epoch_selection == "validation" and self.cal_images.shape[0] > 0
+        epoch_losses: list[float] = []
+        validation_losses: list[float] = []
+        best_loss, best_epoch, best_state = math.inf, 0, None
+        if validate:
+            best_loss, best_state = self.validation_loss(), self._trainable_state()
+            logger.info("epoch 0 (untrained flow): validation loss %.4f", best_loss)
+        for epoch in range(1, train_cfg.epochs + 1):
+            epoch_losses.append(self._train_epoch(epoch))
+            self.model.eval()
+            message = f"epoch {epoch}/{train_cfg.epochs}: loss {epoch_losses[-1]:.4f}"
+            if validate:
+                validation_losses.append(self.validation_loss())
+                message += f", validation loss {validation_losses[-1]:.4f}"
+                if validation_losses[-1] < best_loss:
+                    best_loss, best_epoch = validation_losses[-1], epoch
+                    best_state = self._trainable_state()
+            logger.info(message)
+            if on_epoch is not None:
+                on_epoch(epoch, self.model, time.monotonic() - started)
+            waited = epoch - best_epoch
+            if validate and train_cfg.patience and waited >= train_cfg.patience:
+                logger.info("no better validation loss for %d epochs: stopping", waited)
+                break
+        if not validate:
+            return epoch_losses, validation_losses, len(epoch_losses)
+        if best_state is not None:
+            self._restore(best_state)
+        logger.info("kept epoch %d (validation loss %.4f)", best_epoch, best_loss)
+        return epoch_losses, validation_losses, best_epoch
 
-    model.train()
-    epoch_losses: list[float] = []
-    for epoch in range(1, train_cfg.epochs + 1):
-        order = torch.randperm(n, generator=generator)
+    def _train_epoch(self, epoch: int) -> float:
+        train_cfg = self.config.train
+        self.model.train()
+        order = torch.randperm(self.n_train, generator=self.generator)
         losses = []
-        for step in range(steps):
+        for step in range(self.steps):
             chosen = order[step * train_cfg.batch_images : (step + 1) * train_cfg.batch_images]
-            if bank is not None:
-                features = _cached_features(bank, chosen, train_cfg.views_per_image, generator)
+            if self.bank is not None:
+                features = _cached_features(
+                    self.bank, chosen, train_cfg.views_per_image, self.generator
+                )
             else:
-                features = _fresh_features(model, train_images, chosen, config, device, generator)
-                if model.attention_trainable:
-                    guard.check(features, epoch)
-            z, log_jac_det = model.flow_forward(features)
+                features = _fresh_features(
+                    self.model,
+                    self.train_images,
+                    chosen,
+                    self.config,
+                    self.device,
+                    self.generator,
+                )
+                if self.model.attention_trainable:
+                    self.guard.check(features, epoch)
+            z, log_jac_det = self.model.flow_forward(features)
             loss = nll_loss(z, log_jac_det)
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            self.optimizer.step()
             losses.append(float(loss.detach()))
-            tracker.advance(
+            self.tracker.advance(
                 chosen.numel() * train_cfg.views_per_image,
                 phase="training",
                 epoch=epoch,
                 step=step + 1,
-                steps=steps,
+                steps=self.steps,
                 loss=losses[-1],
             )
-        epoch_losses.append(float(np.mean(losses)))
-        logger.info("epoch %d/%d: loss %.4f", epoch, train_cfg.epochs, epoch_losses[-1])
+        return float(np.mean(losses))
 
-    model.eval()
-    cal_scores = score_images(
-        model,
-        cal_images,
-        score_cfg.test_views,
-        device,
-        score_cfg.batch_size,
-        on_batch=lambda k: tracker.advance(k, phase="calibrating", epoch=train_cfg.epochs),
-    )
-    calibration = Calibration.from_scores(cal_scores, score_cfg.threshold_quantile)
-    detector = Detector(model, config, calibration, device)
-    warnings = [guard.warning] if guard.warning else []
-    if calibration.threshold is None:
-        warnings.append("no calibration images were held out, so there is no default threshold")
-    tracker.advance(0, phase="done", epoch=train_cfg.epochs, message="training finished")
-    return TrainResult(
-        detector=detector,
-        epoch_losses=epoch_losses,
-        n_train=n,
-        n_calibration=len(cal_idx),
-        used_feature_cache=use_cache,
-        elapsed_s=time.monotonic() - started,
-        failures=list(loaded.failures),
-        warnings=warnings,
-    )
+    def calibration_features(self) -> torch.Tensor:
+        """Test-view features of the held-out images (N×V×D), extracted once if frozen."""
+        if self._cal_features is not None and self.model.extractor_state_is_frozen:
+            return self._cal_features
+        score_cfg = self.config.score
+        view_ids = test_view_ids(self.config.model, score_cfg, score_cfg.test_views)
+        with torch.inference_mode():
+            self._cal_features = test_features(
+                self.model,
+                self.cal_images,
+                view_ids,
+                self.device,
+                score_cfg.batch_size,
+                on_batch=lambda k: self.tracker.advance(
+                    k, phase="calibrating", message="held-out normal images"
+                ),
+            )
+        return self._cal_features
+
+    def validation_loss(self) -> float:
+        """The flow's loss (negative log-likelihood per dimension) on the held-out normals."""
+        features = self.calibration_features().flatten(0, 1)
+        self.model.eval()
+        with torch.inference_mode():
+            z, log_jac_det = self.model.flow_forward(features)
+            return float(nll_loss(z, log_jac_det))
+
+    def _trainable_state(self) -> dict[str, torch.Tensor]:
+        """A copy of what training changes: the flow, and attention when it is trained."""
+        prefixes = ("flow.", "attention.") if self.model.attention_trainable else ("flow.",)
+        state = self.model.state_dict()
+        return {k: v.detach().clone() for k, v in state.items() if k.startswith(prefixes)}
+
+    def _restore(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state, strict=False)
 
 
 def _feature_bank(
@@ -195,17 +341,17 @@ def _feature_bank(
     generator: torch.Generator,
     tracker: ProgressTracker,
 ) -> torch.Tensor:
-    """Features of ``cache_views_per_image`` random rotations of every image: N×V×D."""
+    """Features of ``cache_views_per_image`` random views of every image: N×V×D."""
     views = config.train.cache_views_per_image
     count = images_u8.shape[0]
     image_index = torch.arange(count).repeat_interleave(views)
-    degrees = random_angles(count * views, generator)
+    view_ids = view_space(config.model.view_group).training(count, views, generator)
     model.eval()
     features = extract_views(
         model,
         images_u8,
         image_index,
-        degrees,
+        view_ids,
         device,
         config.train.extractor_batch_size,
         jitter=config.train.color_jitter,
@@ -221,13 +367,15 @@ def _one_pass_features(
     config: DetectorConfig,
     device: torch.device,
 ) -> torch.Tensor:
-    """Features of ``views_per_image`` seeded rotations of every image, for the statistics."""
+    """Features of ``views_per_image`` seeded random views of every image, for the statistics."""
     views = config.train.views_per_image
-    image_index = torch.arange(images_u8.shape[0]).repeat_interleave(views)
-    degrees = random_angles(image_index.numel(), torch.Generator().manual_seed(config.train.seed))
+    count = images_u8.shape[0]
+    image_index = torch.arange(count).repeat_interleave(views)
+    generator = torch.Generator().manual_seed(config.train.seed)
+    view_ids = view_space(config.model.view_group).training(count, views, generator)
     model.eval()
     return extract_views(
-        model, images_u8, image_index, degrees, device, config.train.extractor_batch_size
+        model, images_u8, image_index, view_ids, device, config.train.extractor_batch_size
     )
 
 
@@ -251,9 +399,15 @@ def _fresh_features(
     """Augment the chosen images now and run the extractor (DifferNet's original procedure)."""
     views = config.train.views_per_image
     image_index = chosen.repeat_interleave(views)
-    degrees = random_angles(image_index.numel(), generator)
+    view_ids = view_space(config.model.view_group).training(chosen.numel(), views, generator)
     batch = view_batch(
-        images_u8, image_index, degrees, device, config.train.color_jitter, generator
+        config.model,
+        images_u8,
+        image_index,
+        view_ids,
+        device,
+        config.train.color_jitter,
+        generator,
     )
     if model.attention_trainable:
         with autocast_for(device):

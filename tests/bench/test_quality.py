@@ -12,6 +12,7 @@ from bench import ablations, elpv_quality
 from bench.runner import RunSpec
 from bench.views import score_views
 from engine.data.elpv import make_elpv_split
+from engine.data.transforms import test_view_angles
 from engine.inputs import load_images
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
 from engine.scoring import score_images
@@ -89,8 +90,9 @@ def test_score_views_matches_the_engine_scores(fake_elpv: Path) -> None:
     images = load_images([r.path for r in split.test], 64).tensor
     device = torch.device("cpu")
     mine = score_views(model, images, 8, device)
-    np.testing.assert_allclose(mine.scores(), score_images(model, images, 8, device, 0), rtol=1e-5)
-    np.testing.assert_allclose(mine.scores(4), score_images(model, images, 4, device, 0), rtol=1e-5)
+    for views in (8, 4):
+        engine_scores = score_images(model, images, test_view_angles(views), device, 0)
+        np.testing.assert_allclose(mine.scores(views), engine_scores, rtol=1e-5)
     with torch.inference_mode():
         unrotated = model.extract(images.float() / 255).numpy()
     np.testing.assert_allclose(mine.feat0, unrotated, rtol=1e-4, atol=1e-5)

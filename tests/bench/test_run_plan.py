@@ -13,8 +13,8 @@ def test_spec_config_carries_flow_size_and_standardisation() -> None:
     spec = RunSpec("mono", 0, flow="compact", standardize=False)
     model = spec.config("cpu").model
     assert model.flow == FLOWS["compact"] and model.flow.subnet_hidden == 512
-    assert model.standardize_features is False
-    assert RunSpec("mono", 0).config("cpu").model.standardize_features is True
+    assert model.flow_input == "raw"
+    assert RunSpec("mono", 0).config("cpu").model.flow_input == "standardize"
     assert spec.key != RunSpec("mono", 0, flow="compact").key
 
 

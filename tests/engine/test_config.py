@@ -6,7 +6,14 @@ import dataclasses
 
 import pytest
 
-from engine.config import AttentionConfig, BackboneConfig, DetectorConfig, ModelConfig, TrainConfig
+from engine.config import (
+    AttentionConfig,
+    BackboneConfig,
+    DetectorConfig,
+    ModelConfig,
+    ScoreConfig,
+    TrainConfig,
+)
 from engine.errors import ConfigError
 from engine.presets import PRESETS, preset_config
 
@@ -72,6 +79,36 @@ def test_unknown_preset() -> None:
         preset_config("turbo")
 
 
-def test_paper_preset_uses_raw_features_and_others_standardise() -> None:
-    assert preset_config("paper").model.standardize_features is False
-    assert preset_config("fast").model.standardize_features is True
+def test_paper_preset_uses_raw_features_and_fast_whitens() -> None:
+    assert preset_config("paper").model.flow_input == "raw"
+    assert preset_config("fast").model.flow_input == "whiten"
+    assert preset_config("tiny").model.flow_input == "standardize"
+
+
+def test_paper_preset_is_the_method_as_published() -> None:
+    config = preset_config("paper")
+    model, train, score = config.model, config.train, config.score
+    assert (model.image_size, model.scales, model.feature_stages) == (448, 3, "last")
+    assert (model.intensity, model.view_group) == ("none", "rotations")
+    assert (model.flow.subnet_hidden, model.flow.zero_init) == (2048, False)
+    assert (train.epochs, train.lr, train.epoch_selection, train.color_jitter) == (
+        192,
+        2e-4,
+        "last",
+        0.0,
+    )
+    assert (score.test_views, score.view_offset) == (64, False)
+
+
+def test_configs_stored_with_the_old_standardisation_switch_still_load() -> None:
+    for stored, expected in ((True, "standardize"), (False, "raw")):
+        data = DetectorConfig().to_dict()
+        del data["model"]["flow_input"]
+        data["model"]["standardize_features"] = stored
+        assert DetectorConfig.from_dict(data).model.flow_input == expected
+
+
+def test_dihedral_views_allow_at_most_eight_test_views() -> None:
+    model = ModelConfig(view_group="dihedral")
+    with pytest.raises(ConfigError, match="test_views"):
+        DetectorConfig(model=model, score=ScoreConfig(test_views=16))

@@ -113,15 +113,17 @@ def test_trained_attention_bypasses_cache_and_guard_can_stop(normals: list[Path]
 def test_features_are_standardised_with_training_statistics(normals: list[Path]) -> None:
     model = train(tiny_config(), normals).detector.model
     assert not torch.allclose(model.feature_mean, torch.zeros_like(model.feature_mean))
-    assert (model.feature_scale > 0).all()
-    assert not torch.allclose(model.feature_scale, torch.ones_like(model.feature_scale))
+    whitener = model.feature_whitener
+    assert torch.equal(whitener, torch.diag(whitener.diagonal()))
+    assert (whitener.diagonal() > 0).all()
+    assert not torch.allclose(whitener, torch.eye(whitener.shape[0]))
     uncached = train(tiny_config(feature_cache=False), normals).detector.model
     assert not torch.allclose(uncached.feature_mean, torch.zeros_like(uncached.feature_mean))
 
 
 def test_standardisation_can_be_switched_off_like_the_paper(normals: list[Path]) -> None:
     config = tiny_config()
-    raw = config.replace(model=dataclasses.replace(config.model, standardize_features=False))
+    raw = config.replace(model=dataclasses.replace(config.model, flow_input="raw"))
     model = train(raw, normals).detector.model
     assert torch.equal(model.feature_mean, torch.zeros_like(model.feature_mean))
-    assert torch.equal(model.feature_scale, torch.ones_like(model.feature_scale))
+    assert torch.equal(model.feature_whitener, torch.eye(model.feature_dim))

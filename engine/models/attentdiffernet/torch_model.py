@@ -2,8 +2,10 @@
 
 Images enter as float tensors in [0, 1], shape (B, 3, S, S). The model normalises them with the
 backbone's mean/std, builds the other scales from the *normalised* tensor (nearest interpolation,
-size S / 2**s), runs the stages with attention and pools, averages the final map over space and
-concatenates the scales: a (B, scales × per-scale dim) feature vector for the flow.
+size S / 2**s), runs the stages with attention and pools, averages the final map (or, with
+``feature_stages="all"``, every stage's map) over space and concatenates the scales: a
+(B, scales × per-scale dim) feature vector. Before the flow it is centred and mapped by a fixed
+linear ``feature_whitener`` (identity, per-feature scale, or a shrinkage-covariance whitening).
 
 Grad-CAM hooks ``model.cam_anchor``: it sees the output of the last attention block (for variant
 ``none`` the last conv stage's activation) of the full-size pass only.
@@ -23,6 +25,7 @@ from engine.errors import ConfigError
 from engine.models.components.attention import CBAMBlock, SEBlock
 from engine.models.components.backbones import Backbone, build_backbone
 from engine.models.components.flow import build_flow
+from engine.models.components.whitening import shrinkage_whitener
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ class AttentDifferNetModel(nn.Module):
     mean: Tensor
     std: Tensor
     feature_mean: Tensor
-    feature_scale: Tensor
+    feature_whitener: Tensor
 
     def __init__(self, config: ModelConfig, *, load_backbone_weights: bool = True) -> None:
         """Build the model; ``load_backbone_weights=False`` when a checkpoint fills it next."""
@@ -70,11 +73,13 @@ class AttentDifferNetModel(nn.Module):
         self.attention_after_pool = config.attention.position == "post_pool"
         self.register_buffer("mean", _channel_vector(self.backbone.mean), persistent=False)
         self.register_buffer("std", _channel_vector(self.backbone.std), persistent=False)
-        self.feature_dim = config.scales * self.backbone.per_scale_dim
-        # Feature standardisation before the flow (identity until set from training features);
+        channels = self.backbone.stage_channels
+        self.pooled_stages = range(len(channels)) if config.feature_stages == "all" else [-1]
+        self.feature_dim = config.scales * sum(channels[k] for k in self.pooled_stages)
+        # The flow's input map x ↦ (x − mean)·Wᵀ (identity until set from training features);
         # persistent, so checkpoints carry it.
         self.register_buffer("feature_mean", torch.zeros(self.feature_dim))
-        self.register_buffer("feature_scale", torch.ones(self.feature_dim))
+        self.register_buffer("feature_whitener", torch.eye(self.feature_dim))
         self.flow: SequenceINN = build_flow(
             self.feature_dim, config.flow, seed=config.permutation_seed
         )
@@ -133,32 +138,50 @@ class AttentDifferNetModel(nn.Module):
             else:
                 size = (height // 2**scale, width // 2**scale)
                 view = F.interpolate(normalized, size=size, mode="nearest")
-            feature_map = self._scale_features(view, full_size=scale == 0)
-            pooled.append(feature_map.mean(dim=(2, 3)))
+            maps = self._scale_features(view, full_size=scale == 0)
+            pooled += [maps[k].mean(dim=(2, 3)) for k in self.pooled_stages]
         return torch.cat(pooled, dim=1)
 
     def set_feature_statistics(self, features: Tensor) -> None:
-        """Standardise future flow inputs with the mean and spread of ``features`` (N, D)."""
-        values = features.detach().float()
+        """Fit the flow's input map to training ``features`` (N, D) as ``flow_input`` says.
+
+        ``standardize``: per-feature mean and spread; ``whiten``: mean and the inverse Cholesky
+        factor of a Ledoit-Wolf shrinkage covariance, so ``‖input‖²`` is the squared Mahalanobis
+        distance; ``raw``: nothing (identity).
+        """
+        mode = self.config.flow_input
+        if mode == "raw":
+            return
+        values = features.detach().double()
         self.feature_mean.copy_(values.mean(dim=0))
-        self.feature_scale.copy_(values.std(dim=0).clamp_min(1e-6))
+        if mode == "standardize":
+            scale = values.std(dim=0).clamp_min(1e-6)
+            self.feature_whitener.copy_(torch.diag(1.0 / scale))
+        else:
+            self.feature_whitener.copy_(shrinkage_whitener(values))
+
+    def flow_input(self, features: Tensor) -> Tensor:
+        """The flow's input: ``(features − feature_mean)·feature_whitenerᵀ``.
+
+        The map's log-determinant is a constant, left out of the flow's ``log_jac_det``.
+        """
+        centred = features - self.feature_mean.to(features.dtype)
+        return centred @ self.feature_whitener.to(features.dtype).T
 
     def flow_forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
-        """Map features (B, D) to the latent ``z`` (B, D) and the log-Jacobian determinant (B,).
-
-        Features are standardised first with the stored statistics (identity unless set).
-        """
-        standardized = (features - self.feature_mean) / self.feature_scale
-        z, log_jac_det = self.flow(standardized)
+        """Map features (B, D) to the latent ``z`` (B, D) and the log-Jacobian determinant (B,)."""
+        z, log_jac_det = self.flow(self.flow_input(features))
         return z, log_jac_det
 
     def forward(self, x01: Tensor) -> tuple[Tensor, Tensor]:
         """``flow_forward(extract(x01))``."""
         return self.flow_forward(self.extract(x01))
 
-    def _scale_features(self, x: Tensor, full_size: bool) -> Tensor:
+    def _scale_features(self, x: Tensor, full_size: bool) -> list[Tensor]:
+        """Every stage's output map (after its attention block and pool) at one scale."""
         last = len(self.backbone.stages) - 1
         parts = zip(self.backbone.stages, self.backbone.pools, self.attention, strict=True)
+        maps: list[Tensor] = []
         for index, (stage, pool, attention) in enumerate(parts):
             anchor_here = full_size and index == last
             x = stage(x)
@@ -171,7 +194,8 @@ class AttentDifferNetModel(nn.Module):
                 x = attention(x)
             if anchor_here and self._anchor_after_pool:
                 x = self.cam_anchor(x)
-        return x
+            maps.append(x)
+        return maps
 
     @property
     def _anchor_after_pool(self) -> bool:

@@ -26,8 +26,12 @@ def differnet_clamp(u: Tensor, clamp: float = 3.0) -> Tensor:
     return 0.636 * torch.atan(u / clamp)
 
 
-def subnet_constructor(hidden: int, layers: int) -> SubnetConstructor:
-    """FrEIA subnet factory: ``layers`` × (Linear → ReLU) of width ``hidden``, then Linear."""
+def subnet_constructor(hidden: int, layers: int, zero_init: bool = False) -> SubnetConstructor:
+    """FrEIA subnet factory: ``layers`` × (Linear → ReLU) of width ``hidden``, then Linear.
+
+    With ``zero_init`` the output layer starts at zero: the coupling's scale is ``exp(0) = 1`` and
+    its shift 0, so the untrained block is the identity.
+    """
 
     def build(dims_in: int, dims_out: int) -> nn.Module:
         modules: list[nn.Module] = []
@@ -35,7 +39,11 @@ def subnet_constructor(hidden: int, layers: int) -> SubnetConstructor:
         for _ in range(layers):
             modules += [nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
-        modules.append(nn.Linear(width, dims_out))
+        output = nn.Linear(width, dims_out)
+        if zero_init:
+            nn.init.zeros_(output.weight)
+            nn.init.zeros_(output.bias)
+        modules.append(output)
         return nn.Sequential(*modules)
 
     return build
@@ -50,7 +58,7 @@ def build_flow(dims: int, cfg: FlowConfig, seed: int = 0) -> SequenceINN:
     if dims < 2:
         raise ValueError(f"a coupling flow needs at least 2 dimensions, got {dims}")
     clamp_activation = functools.partial(differnet_clamp, clamp=cfg.clamp)
-    subnet = subnet_constructor(cfg.subnet_hidden, cfg.subnet_layers)
+    subnet = subnet_constructor(cfg.subnet_hidden, cfg.subnet_layers, cfg.zero_init)
     flow = SequenceINN(dims)
     numpy_state = np.random.get_state()
     try:
