@@ -89,10 +89,16 @@ class PatchCoreConfig:
     ratio: float = 0.1
     max_bank: int = 20_000
     projection_dim: int = 128
+    # Which maps are patches: the backbone's middle and last stage outputs ("stages"), or the
+    # last layer outputs at strides 8 and 16 ("stride8-16").
+    taps: str = "stages"
 
     def describe(self) -> str:
-        """``greedy coreset 10 % (≤ 20000 patches)``."""
-        return f"{self.coreset} coreset {100 * self.ratio:g} % (<= {self.max_bank} patches)"
+        """``greedy coreset 10 % (≤ 20000 patches), stages``."""
+        return (
+            f"{self.coreset} coreset {100 * self.ratio:g} % (<= {self.max_bank} patches), "
+            f"maps: {self.taps}"
+        )
 
 
 def greedy_coreset(
@@ -139,17 +145,21 @@ class PatchCore:
                 x01 = to_unit(images_u8[start : start + self.batch_size].to(self.device))
                 prepared = model_input(self.model.config, x01)
                 x = self.model.normalize(prepared.contiguous(memory_format=torch.channels_last))
-                maps = []
                 with autocast_for(self.device):
-                    for stage, pool in zip(backbone.stages, backbone.pools, strict=True):
-                        x = pool(stage(x))
-                        maps.append(x.float())
-                middle = F.avg_pool2d(maps[1], 3, stride=1, padding=1)
-                last = F.avg_pool2d(maps[2], 3, stride=1, padding=1)
-                last = F.interpolate(
-                    last, size=middle.shape[-2:], mode="bilinear", align_corners=False
+                    if self.config.taps == "stages":
+                        maps = []
+                        for stage, pool in zip(backbone.stages, backbone.pools, strict=True):
+                            x = pool(stage(x))
+                            maps.append(x.float())
+                        maps = maps[1:]
+                    else:
+                        maps = _maps_at_strides(backbone, x, (8, 16))
+                fine = F.avg_pool2d(maps[0], 3, stride=1, padding=1)
+                coarse = F.avg_pool2d(maps[1], 3, stride=1, padding=1)
+                coarse = F.interpolate(
+                    coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False
                 )
-                both = torch.cat([middle, last], dim=1)
+                both = torch.cat([fine, coarse], dim=1)
                 yield both.flatten(2).transpose(1, 2).contiguous()
 
     def fit(self, train_u8: torch.Tensor) -> int:
@@ -178,6 +188,24 @@ class PatchCore:
             nearest = knn_scores(self.bank, flat, 1, chunk=2048)
             scores.append(nearest.view(patches.shape[0], -1).amax(dim=1).cpu())
         return torch.cat(scores).double().numpy()
+
+
+def _maps_at_strides(
+    backbone: torch.nn.Module, x: torch.Tensor, strides: Sequence[int]
+) -> list[torch.Tensor]:
+    """The last layer output at each of ``strides`` (input size / map size), float32."""
+    size = x.shape[-1]
+    found: dict[int, torch.Tensor] = {}
+    for stage, pool in zip(backbone.stages, backbone.pools, strict=True):  # type: ignore[arg-type]
+        for layer in [*stage, pool]:
+            x = layer(x)
+            stride = round(size / x.shape[-1])
+            if stride in strides:
+                found[stride] = x.float()
+    missing = [s for s in strides if s not in found]
+    if missing:
+        raise ValueError(f"the backbone has no map at stride {missing}")
+    return [found[s] for s in strides]
 
 
 def run_baselines(

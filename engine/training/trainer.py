@@ -34,8 +34,9 @@ from engine.training.progress import CancelCheck, ProgressCallback, ProgressTrac
 
 logger = logging.getLogger(__name__)
 
-# Called after every epoch with (epoch, model, seconds since the start); the model is in eval
-# mode and must not be changed. Benchmarks use it to trace quality against time.
+# Called once the features are ready (epoch 0: the untrained flow) and after every epoch, with
+# (epoch, model, seconds since the start); the model is in eval mode and must not be changed.
+# Benchmarks use it to trace quality against time.
 EpochCallback = Callable[[int, AttentDifferNetModel, float], None]
 
 
@@ -234,6 +235,9 @@ class _Run:
         if validate:
             best_loss, best_state = self.validation_loss(), self._trainable_state()
             logger.info("epoch 0 (untrained flow): validation loss %.4f", best_loss)
+        if on_epoch is not None:
+            self.model.eval()
+            on_epoch(0, self.model, time.monotonic() - started)
         for epoch in range(1, train_cfg.epochs + 1):
             epoch_losses.append(self._train_epoch(epoch))
             self.model.eval()
