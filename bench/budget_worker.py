@@ -39,7 +39,9 @@ from engine.training import train
 class BudgetJob:
     """What one worker run does."""
 
-    kind: str  # "default" (the CLI's fast preset) or "differnet" (the paper's procedure)
+    # "default": the CLI's fast preset; "switch": the same with one setting changed (``change``);
+    # "differnet": the paper's procedure
+    kind: str
     cell_type: str
     seed: int
     variant: str = "none"
@@ -48,11 +50,16 @@ class BudgetJob:
     image_size: int = 0  # 0: the preset's (other sizes and random weights serve the tests)
     budget_s: float = 0.0  # differnet: stop training after this many seconds
     differnet_views: int = 8  # differnet: test rotations for its curve
+    change: str = ""  # switch: "section.field=value", e.g. "model.intensity=none"
 
     @property
     def key(self) -> str:
-        """Identity of the run in the store."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Identity of the run in the store (``change`` only when set, so that records stored
+        before it existed keep their keys)."""
+        fields = dataclasses.asdict(self)
+        if not self.change:
+            del fields["change"]
+        return json.dumps(fields, sort_keys=True)
 
     def config(self) -> DetectorConfig:
         """The engine config this job trains."""
@@ -66,6 +73,8 @@ class BudgetJob:
         )
         if self.kind == "default":
             config = preset_config("fast", model)
+        elif self.kind == "switch":
+            config = changed(preset_config("fast", model), self.change)
         else:
             paper = preset_config("paper", model)
             config = paper.replace(
@@ -79,6 +88,31 @@ class BudgetJob:
             train=dataclasses.replace(config.train, seed=self.seed, device="cpu"),
             score=dataclasses.replace(config.score, device="cpu"),
         )
+
+
+def changed(config: DetectorConfig, change: str) -> DetectorConfig:
+    """``config`` with one setting replaced: ``"model.intensity=none"``, ``"train.lr=0.0002"``,
+    ``"model.flow.zero_init=false"`` (the value is read as the field's current type)."""
+    path, _, text = change.partition("=")
+    names = path.split(".")
+    if len(names) < 2 or not text or names[0] not in ("model", "train", "score"):
+        raise ValueError(f"a change reads section.field=value, got {change!r}")
+
+    def replace(node: Any, rest: list[str]) -> Any:
+        if not hasattr(node, rest[0]):
+            raise ValueError(f"{change!r}: {type(node).__name__} has no field {rest[0]!r}")
+        current = getattr(node, rest[0])
+        if len(rest) > 1:
+            value = replace(current, rest[1:])
+        elif isinstance(current, bool):
+            value = text.lower() in ("1", "true", "yes")
+        elif isinstance(current, int | float):
+            value = type(current)(text)
+        else:
+            value = text
+        return dataclasses.replace(node, **{rest[0]: value})
+
+    return replace(config, names)
 
 
 class _Clock:

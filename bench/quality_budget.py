@@ -9,6 +9,8 @@ MobileNetV2), each in a fresh process (``bench/budget_worker.py``), and reports:
   PatchCore-style on stride-8/16 patches), with paired bootstrap intervals against the Gaussian;
 - training wall time, peak RSS and checkpoint size;
 - the drift test (``bench/drift.py``): the same test cells after a per-cell gain and offset;
+- each default that differs from the paper, reverted alone (``--switches``), against the default
+  on the same cells, with a paired interval;
 - AUROC against training time after every epoch (epoch 0 is the untrained flow), with DifferNet's
   original procedure (the paper's schedule, features recomputed every step) on the same data
   side by side, and the time each needs to reach the default's AUROC; a plot of the curves.
@@ -37,15 +39,35 @@ from bench.common import REPO_ROOT, RESULTS_DIR, log
 Record = dict[str, Any]
 
 
+# Each default that differs from the paper, reverted alone (variant none): why it is the default.
+SWITCHES = (
+    "model.flow_input=standardize",
+    "model.intensity=none",
+    "model.view_group=rotations",
+    "model.feature_stages=last",
+)
+
+
 def plan(
-    types: Sequence[str], seeds: Sequence[int], variants: Sequence[str], differnet_s: float
+    types: Sequence[str],
+    seeds: Sequence[int],
+    variants: Sequence[str],
+    differnet_s: float,
+    switches: Sequence[str] = (),
+    switch_types: Sequence[str] = ("poly",),
 ) -> list[BudgetJob]:
-    """Every run of the benchmark; the DifferNet comparison on the first type and seed."""
+    """Every run of the benchmark; the DifferNet comparison on the first type and seed, the
+    switches on the first seed of ``switch_types``."""
     jobs = [
         BudgetJob("default", cell_type, seed, variant)
         for seed in seeds
         for cell_type in types
         for variant in variants
+    ]
+    jobs += [
+        BudgetJob("switch", cell_type, seeds[0], "none", change=change)
+        for change in switches
+        for cell_type in switch_types
     ]
     if differnet_s > 0:
         jobs.append(BudgetJob("differnet", types[0], seeds[0], "none", budget_s=differnet_s))
@@ -96,13 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=3600.0,
         help="training budget of DifferNet's original procedure (0 skips it)",
     )
+    parser.add_argument(
+        "--switches",
+        nargs="*",
+        default=list(SWITCHES),
+        help="settings of the default to revert one at a time (section.field=value; none: skip)",
+    )
+    parser.add_argument("--switch-types", nargs="+", default=["poly"])
     parser.add_argument("--jobs", type=int, default=1, help="worker processes at a time")
     parser.add_argument("--data-dir", type=Path, help="ELPV data folder (default: the package)")
     parser.add_argument("--store", type=Path, default=RESULTS_DIR / "quality-budget-runs.jsonl")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "quality-budget.md")
     parser.add_argument("--report-only", action="store_true", help="write the report, run nothing")
     args = parser.parse_args(argv)
-    jobs = plan(args.types, args.seeds, args.variants, args.differnet_s)
+    jobs = plan(
+        args.types, args.seeds, args.variants, args.differnet_s, args.switches, args.switch_types
+    )
     done = read_store(args.store)
     todo = [] if args.report_only else [job for job in jobs if job.key not in done]
     threads = 1 if args.jobs > 1 else max(1, os.cpu_count() or 1)

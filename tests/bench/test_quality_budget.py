@@ -11,7 +11,7 @@ import torch
 
 from bench import quality_budget
 from bench.budget_tables import auroc, time_to_reach
-from bench.budget_worker import BudgetJob, run
+from bench.budget_worker import BudgetJob, changed, run
 from bench.drift import GAIN_RANGE, OFFSET_RANGE, drift_images
 
 pytestmark = pytest.mark.slow
@@ -79,15 +79,33 @@ def test_main_runs_stores_and_reports(
     monkeypatch.setattr(quality_budget, "run_job", fake_run_job)
     store, out = tmp_path / "runs.jsonl", tmp_path / "quality.md"
     argv = ["--types", "mono", "--seeds", "0", "--variants", "none", "se", "--differnet-s", "4",
+            "--switches", "model.intensity=none", "--switch-types", "mono",
             "--data-dir", str(fake_elpv), "--store", str(store), "--out", str(out)]  # fmt: skip
     assert quality_budget.main(argv) == 0
-    assert len(store.read_text().splitlines()) == 3
+    assert len(store.read_text().splitlines()) == 4
     text = out.read_text()
     for heading in ("Targets", "Image AUROC", "Paired difference", "Training cost", "drifted",
-                    "DifferNet's procedure", "against training time"):  # fmt: skip
+                    "DifferNet's procedure", "against training time",
+                    "reverted alone"):  # fmt: skip
         assert heading in text
+    assert "| `model.intensity=none` | mono s0 |" in text
     assert out.with_suffix(".png").is_file()
     # A second call finds every run stored and trains nothing.
     monkeypatch.setattr(quality_budget, "run_job", lambda *a: pytest.fail("ran again"))
     assert quality_budget.main(argv) == 0
     assert json.loads(store.read_text().splitlines()[0])["key"]
+
+
+def test_a_switch_changes_one_setting_and_keeps_old_keys() -> None:
+    job = BudgetJob("switch", "poly", 0, change="model.flow.zero_init=false")
+    config = job.config()
+    default = BudgetJob("default", "poly", 0).config()
+    assert config.model.flow.zero_init is False and default.model.flow.zero_init is True
+    assert config.replace(model=default.model) == default  # nothing else changed
+    assert changed(default, "train.lr=0.5").train.lr == 0.5
+    assert changed(default, "model.intensity=none").model.intensity == "none"
+    assert "change" not in json.loads(BudgetJob("default", "poly", 0).key)
+    assert json.loads(job.key)["change"] == "model.flow.zero_init=false"
+    for bad in ("lr=1", "model.nothing=1", "train.lr"):
+        with pytest.raises(ValueError):
+            changed(default, bad)
