@@ -20,7 +20,7 @@ from engine.data.transforms import image_to_tensor, to_unit
 from engine.device import select_device
 from engine.errors import CheckpointError, ImageLoadError
 from engine.inputs import ImageInput, load_images, source_name
-from engine.models.attentdiffernet.anomaly_map import GradCamHeatmap, resize_heatmap
+from engine.models.attentdiffernet.gradcam import GradCamHeatmap, resize_heatmap
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
 from engine.scoring import model_input, prepare_for_device, score_images, test_view_ids
 
