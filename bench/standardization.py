@@ -32,6 +32,7 @@ from engine.inputs import load_images
 from engine.models.attentdiffernet.loss import anomaly_score, nll_loss
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
 from engine.scoring import extract_views
+from jobspec import Backbone, Variant
 
 
 def _features(
@@ -99,7 +100,9 @@ def main() -> None:
     ]
     labels = np.r_[np.zeros(args.test), np.ones(args.test)]
     config = ModelConfig(
-        variant="none", image_size=args.image_size, backbone=BackboneConfig(name="mobilenet_v2")
+        variant=Variant.NONE,
+        image_size=args.image_size,
+        backbone=BackboneConfig(name=Backbone.MOBILENET_V2),
     )
     extractor = AttentDifferNetModel(config).eval()
     train = _features(extractor, train_paths, 4, seed=1)

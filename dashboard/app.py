@@ -10,15 +10,12 @@ import logging
 from pathlib import Path
 
 import streamlit as st
-from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from dashboard import context
 from dashboard.services import auth
 from dashboard.services import projects as project_service
+from dashboard.services.errors import SCHEMA_ERRORS, DatabaseUnavailableError
 from dashboard.settings import DEFAULT_PAGE, SIGN_IN, PageSpec, pages_for
-from db.errors import DatabaseUnavailableError
-from db.repositories import get_user
-from db.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +44,7 @@ Nothing you saved is lost; reload this page once the database is back.
     st.stop()
 
 
-def show_schema_error(exc: SQLAlchemyError) -> None:
+def show_schema_error(exc: Exception) -> None:
     """A full-page explanation when the database answers but lacks the studio's tables."""
     logger.error("database schema problem: %s", exc)
     st.title("AttentDifferNet Studio")
@@ -95,16 +92,15 @@ def refresh_signed_in_user() -> context.CurrentUser | None:
     user = context.current_user()
     if user is None:
         return None
-    with session_scope(context.session_factory()) as session:
-        fresh = auth.still_valid(session, user.id)
-        if fresh is None:
-            context.sign_out()
-            st.session_state["adn_signed_out_reason"] = (
-                "Your account was deactivated or removed; ask an admin."
-            )
-            return None
-        if fresh.role != user.role or fresh.username != user.username:
-            context.sign_in(get_user(session, user.id))
+    fresh = auth.still_valid(context.session_factory(), user.id)
+    if fresh is None:
+        context.sign_out()
+        st.session_state["adn_signed_out_reason"] = (
+            "Your account was deactivated or removed; ask an admin."
+        )
+        return None
+    if fresh.role != user.role or fresh.username != user.username:
+        context.sign_in(fresh)
     return context.current_user()
 
 
@@ -114,8 +110,7 @@ def _on_project_picked() -> None:
 
 def project_picker() -> None:
     """The sidebar project selector (creating projects lives on the Projects page)."""
-    with session_scope(context.session_factory()) as session:
-        rows = project_service.projects(session)
+    rows = project_service.projects(context.session_factory())
     if not rows:
         context.select_project(None)
         st.sidebar.caption("No project yet: create one on **Projects & upload**.")
@@ -166,7 +161,7 @@ def main() -> None:
         page.run()
     except DatabaseUnavailableError as exc:
         show_database_error(exc)
-    except (OperationalError, ProgrammingError) as exc:
+    except SCHEMA_ERRORS as exc:
         show_schema_error(exc)
 
 

@@ -1,7 +1,8 @@
 """Per-session state shared by every page: the database, the signed-in user, the project.
 
-Pages read these helpers instead of touching ``st.session_state`` keys directly. ORM objects are
-never cached: only the session factory (a resource) and small plain values live across reruns.
+Pages read these helpers instead of touching ``st.session_state`` keys directly, and pass
+``session_factory()`` and ``actor_id()`` to the services. ORM objects are never cached: only the
+session factory (a resource) and small plain values live across reruns.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import ROLE_RANK, User
-from db.repositories import get_user
+from dashboard.services.auth import SignedIn
+from db.models import ROLE_RANK
 from db.session import make_engine, make_session_factory
 from db.settings import StoreSettings
 
@@ -50,11 +51,9 @@ def current_user() -> CurrentUser | None:
     return user if isinstance(user, CurrentUser) else None
 
 
-def sign_in(user: User) -> None:
+def sign_in(user: SignedIn) -> None:
     """Remember ``user`` for this browser session."""
-    st.session_state[USER_KEY] = CurrentUser(
-        id=user.id, username=user.username, role=str(user.role)
-    )
+    st.session_state[USER_KEY] = CurrentUser(id=user.id, username=user.username, role=user.role)
 
 
 def sign_out() -> None:
@@ -78,9 +77,9 @@ def require_user() -> CurrentUser:
     return user
 
 
-def actor(session: Session) -> User:
-    """The signed-in user's row in ``session`` (for repository calls that check roles)."""
-    return get_user(session, require_user().id)
+def actor_id() -> int:
+    """The signed-in user's id, the acting user of service calls that check roles."""
+    return require_user().id
 
 
 def selected_project() -> int | None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from db.errors import SettingsError
+from jobspec.env import ENV_PREFIX, env_int, env_text
 
-ENV_PREFIX = "ADN_"
 MB = 1024 * 1024
 
 _INT_DEFAULTS: dict[str, int] = {
@@ -91,10 +91,13 @@ class StoreSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
         """Read `ADN_DATA_DIR`, `ADN_DATABASE_URL` and the `ADN_MAX_*` upload limits."""
         env = os.environ if environ is None else environ
-        limits = {name: _read_int(env, name, default) for name, default in _INT_DEFAULTS.items()}
+        limits = {
+            name: env_int(env, name.upper(), default, SettingsError)
+            for name, default in _INT_DEFAULTS.items()
+        }
         return cls.from_values(
-            data_dir=env.get(f"{ENV_PREFIX}DATA_DIR") or "./data",
-            database_url=env.get(f"{ENV_PREFIX}DATABASE_URL") or None,
+            data_dir=env_text(env, "DATA_DIR") or "./data",
+            database_url=env_text(env, "DATABASE_URL") or None,
             **limits,
         )
 
@@ -102,16 +105,3 @@ class StoreSettings:
 def default_database_url(data_dir: Path) -> str:
     """The embedded-mode SQLite URL inside the data dir."""
     return f"sqlite:///{(data_dir / 'studio.db').as_posix()}"
-
-
-def _read_int(env: Mapping[str, str], field_name: str, default: int) -> int:
-    key = f"{ENV_PREFIX}{field_name.upper()}"
-    raw = env.get(key)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return int(raw.strip().replace("_", ""))
-    except ValueError:
-        raise SettingsError(
-            f"{key}={raw!r} is not a whole number; set it to e.g. {default} or unset it."
-        ) from None

@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, Literal, TypeVar, get_args
 
 from engine.errors import ConfigError
+from jobspec import Backbone, Variant, values_of
 
-Variant = Literal["none", "se", "cbam"]
-BackboneName = Literal["alexnet", "mobilenet_v2", "efficientnet_lite0"]
 BackboneWeights = Literal["imagenet", "random"]
 AttentionPosition = Literal["pre_pool", "post_pool"]
 CollapseAction = Literal["stop", "warn"]
@@ -33,17 +33,18 @@ ViewGroup = Literal["rotations", "dihedral"]
 EpochSelection = Literal["last", "validation"]
 DeviceChoice = Literal["auto", "cuda", "mps", "cpu"]
 
-VARIANTS: tuple[str, ...] = get_args(Variant)
-BACKBONES: tuple[str, ...] = get_args(BackboneName)
+VARIANTS: tuple[str, ...] = values_of(Variant)
+BACKBONES: tuple[str, ...] = values_of(Backbone)
 
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound=StrEnum)
 
 
 @dataclass(frozen=True)
 class BackboneConfig:
     """Which feature extractor to use and where its pretrained weights come from."""
 
-    name: BackboneName = "alexnet"
+    name: Backbone = Backbone.ALEXNET
     weights: BackboneWeights = "imagenet"
     # Explicit weights file; when unset the backbone's standard location is used (see README).
     weights_path: str | None = None
@@ -51,7 +52,7 @@ class BackboneConfig:
     download: bool = True
 
     def __post_init__(self) -> None:
-        _choice("backbone.name", self.name, BACKBONES)
+        object.__setattr__(self, "name", _member("backbone.name", self.name, Backbone))
         _choice("backbone.weights", self.weights, get_args(BackboneWeights))
 
 
@@ -99,7 +100,7 @@ class FlowConfig:
 class ModelConfig:
     """Architecture: backbone, attention variant, multi-scale input and flow."""
 
-    variant: Variant = "none"
+    variant: Variant = Variant.NONE
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
@@ -115,7 +116,7 @@ class ModelConfig:
     view_group: ViewGroup = "rotations"
 
     def __post_init__(self) -> None:
-        _choice("model.variant", self.variant, VARIANTS)
+        object.__setattr__(self, "variant", _member("model.variant", self.variant, Variant))
         _choice("model.flow_input", self.flow_input, get_args(FlowInput))
         _choice("model.feature_stages", self.feature_stages, get_args(FeatureStages))
         _choice("model.intensity", self.intensity, get_args(IntensityNorm))
@@ -260,6 +261,12 @@ def _build(cls: type[_T], data: dict[str, Any], where: str) -> _T:
         else:
             kwargs[name] = value
     return cls(**kwargs)
+
+
+def _member(name: str, value: str, enum: type[_E]) -> _E:
+    """``value`` as a member of ``enum``, or a :class:`ConfigError` naming the field."""
+    _choice(name, value, values_of(enum))
+    return enum(value)
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -96,6 +97,17 @@ def extract_views(
     return torch.cat(chunks) if chunks else torch.empty(0, model.feature_dim, device=device)
 
 
+@contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """``model`` in eval mode inside the block, back in the mode it had afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def test_features(
     model: AttentDifferNetModel,
     images_u8: torch.Tensor,
@@ -107,9 +119,7 @@ def test_features(
     """Features (N×V×D) of every image under each of the V test views ``view_ids``."""
     count, views = images_u8.shape[0], view_ids.numel()
     image_index = torch.arange(count).repeat_interleave(views)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         features = extract_views(
             model,
             images_u8,
@@ -119,8 +129,6 @@ def test_features(
             batch_size,
             on_batch=on_batch,
         )
-    finally:
-        model.train(was_training)
     return features.view(count, views, -1)
 
 
@@ -132,14 +140,9 @@ def flow_scores(model: AttentDifferNetModel, features: torch.Tensor) -> np.ndarr
     count, views = features.shape[:2]
     if count == 0:
         return np.empty(0)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            chunks = features.flatten(0, 1).split(FLOW_BATCH)
-            per_view = torch.cat([anomaly_score(model.flow_forward(c)[0]) for c in chunks])
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.inference_mode():
+        chunks = features.flatten(0, 1).split(FLOW_BATCH)
+        per_view = torch.cat([anomaly_score(model.flow_forward(c)[0]) for c in chunks])
     return per_view.double().view(count, views).mean(dim=1).cpu().numpy()
 
 

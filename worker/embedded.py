@@ -2,9 +2,10 @@
 
 It creates the data folder, brings the database up to date, creates the first admin when nobody
 can log in yet, starts one local Celery worker (both queues, one job at a time) and the Streamlit
-dashboard, prints where to open it and how to log in, and stops both cleanly on Ctrl-C or
-SIGTERM. Settings come from the ``ADN_*`` variables (the options override a few), so the same
-command also runs against PostgreSQL and Redis when their URLs are set.
+dashboard, prints where to open it and how to log in, restarts the worker when it crashes (the
+dashboard stays up), and stops both cleanly on Ctrl-C or SIGTERM. Settings come from the
+``ADN_*`` variables (the options override a few), so the same command also runs against
+PostgreSQL and Redis when their URLs are set.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import webbrowser
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -34,6 +35,7 @@ from db.repositories import count_users, ensure_first_admin
 from db.session import make_engine, make_session_factory, session_scope
 from worker import broker
 from worker.errors import WorkerError
+from worker.restarts import RestartPolicy
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -297,18 +299,55 @@ def run(settings: WorkerSettings, login: Login, args: argparse.Namespace, port: 
         threading.Thread(
             target=_open_browser, args=(url, children["dashboard"]), daemon=True
         ).start()
-    status = 0
-    while not stop.wait(0.5):
-        ended = [name for name, proc in children.items() if proc.poll() is not None]
-        if ended:
-            name = ended[0]
-            code = children[name].returncode
-            print(f"adn-studio: the {name} stopped (exit status {code}); stopping", file=sys.stderr)
-            status = 1
-            break
+    status = _supervise(children, stop, lambda: start_child(worker_command(), env, root))
     stop_children(children, STOP_GRACE_S)
     print("adn-studio stopped.", flush=True)
     return status
+
+
+def _supervise(
+    children: dict[str, subprocess.Popen[bytes]],
+    stop: threading.Event,
+    start_worker: Callable[[], subprocess.Popen[bytes]],
+    policy: RestartPolicy | None = None,
+) -> int:
+    """Watch the children until ``stop`` is set: restart a worker that stopped on its own (the
+    dashboard stays up; its jobs are re-queued by the sweep), stop everything when the
+    dashboard stops or the worker keeps crashing. Returns the launcher's exit status."""
+    policy = policy or RestartPolicy()
+    started = dict.fromkeys(children, time.monotonic())
+    while not stop.wait(0.5):
+        ended = [name for name, proc in children.items() if proc.poll() is not None]
+        if not ended:
+            continue
+        name = ended[0]
+        code = children[name].returncode
+        if name != "worker":
+            print(f"adn-studio: the {name} stopped (exit status {code}); stopping", file=sys.stderr)
+            return 1
+        now = time.monotonic()
+        delay = policy.after_crash(now, started[name])
+        if delay is None:
+            print(
+                f"adn-studio: the worker stopped (exit status {code}) {policy.max_restarts + 1} "
+                f"times within {policy.window_s:.0f} s; stopping. Read the worker's log above "
+                "(out of memory, a broken install, an unreachable database)",
+                file=sys.stderr,
+            )
+            return 1
+        print(
+            f"adn-studio: the worker stopped (exit status {code}); restarting it in "
+            f"{delay:.0f} s (restart {policy.restarts}); the dashboard stays up and the "
+            "interrupted job is re-queued",
+            file=sys.stderr,
+            flush=True,
+        )
+        logger.warning("worker exited with status %s; restart %s", code, policy.restarts)
+        if stop.wait(delay):
+            break
+        children[name] = start_worker()
+        started[name] = time.monotonic()
+    return 0
 
 
 def _open_browser(url: str, proc: subprocess.Popen[bytes]) -> None:

@@ -19,7 +19,7 @@ class BrokerUnavailableError(WorkerError):
 
 
 class JobParamsError(WorkerError, ValueError):
-    """A job's ``params_json`` does not follow the contract in :mod:`worker.dispatch`."""
+    """A job's ``params_json`` does not follow the contract in :mod:`jobspec`."""
 
 
 class JobInputError(WorkerError):

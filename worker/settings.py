@@ -10,17 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobspec.env import env_float, env_int, env_text
 from worker.errors import SettingsError, WorkerError
 
 __all__ = ["SettingsError", "WorkerError", "WorkerSettings", "redact_url"]
 
 logger = logging.getLogger(__name__)
 
-ENV_PREFIX = "ADN_"
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_TASK_TIME_LIMIT_S = 6 * 3600
 DEFAULT_PROGRESS_INTERVAL_S = 2.0
@@ -36,7 +36,6 @@ VISIBILITY_MARGIN_S = 3600
 SOFT_LIMIT_GRACE_S = 60
 TEAM_BROKER_URL = "redis://redis:6379/0"
 
-_Getter = Callable[[str], str]
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -145,23 +144,27 @@ class WorkerSettings:
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str:
-            return env.get(ENV_PREFIX + name, "").strip()
+            return env_text(env, name)
+
+        def whole(name: str, default: int) -> int:
+            return env_int(env, name, default, SettingsError)
+
+        def seconds(name: str, default: float) -> float:
+            return env_float(env, name, default, SettingsError)
 
         settings = cls(
             data_dir=Path(get("DATA_DIR") or DEFAULT_DATA_DIR),
             database_url=get("DATABASE_URL"),
             broker_url=get("BROKER_URL"),
             worker_device=get("WORKER_DEVICE") or "auto",
-            task_time_limit_s=_int(get, "TASK_TIME_LIMIT_S", DEFAULT_TASK_TIME_LIMIT_S),
-            task_soft_time_limit_s=_int(get, "TASK_SOFT_TIME_LIMIT_S", 0),
-            visibility_timeout_s=_int(get, "VISIBILITY_TIMEOUT_S", 0),
-            progress_interval_s=_float(get, "PROGRESS_INTERVAL_S", DEFAULT_PROGRESS_INTERVAL_S),
-            stale_job_after_s=_int(get, "STALE_JOB_AFTER_S", DEFAULT_STALE_JOB_AFTER_S),
-            max_job_attempts=_int(get, "MAX_JOB_ATTEMPTS", DEFAULT_MAX_JOB_ATTEMPTS),
-            sweep_interval_s=_float(get, "SWEEP_INTERVAL_S", DEFAULT_SWEEP_INTERVAL_S),
-            resend_queued_after_s=_float(
-                get, "RESEND_QUEUED_AFTER_S", DEFAULT_RESEND_QUEUED_AFTER_S
-            ),
+            task_time_limit_s=whole("TASK_TIME_LIMIT_S", DEFAULT_TASK_TIME_LIMIT_S),
+            task_soft_time_limit_s=whole("TASK_SOFT_TIME_LIMIT_S", 0),
+            visibility_timeout_s=whole("VISIBILITY_TIMEOUT_S", 0),
+            progress_interval_s=seconds("PROGRESS_INTERVAL_S", DEFAULT_PROGRESS_INTERVAL_S),
+            stale_job_after_s=whole("STALE_JOB_AFTER_S", DEFAULT_STALE_JOB_AFTER_S),
+            max_job_attempts=whole("MAX_JOB_ATTEMPTS", DEFAULT_MAX_JOB_ATTEMPTS),
+            sweep_interval_s=seconds("SWEEP_INTERVAL_S", DEFAULT_SWEEP_INTERVAL_S),
+            resend_queued_after_s=seconds("RESEND_QUEUED_AFTER_S", DEFAULT_RESEND_QUEUED_AFTER_S),
             backbone_weights=get("BACKBONE_WEIGHTS") or "imagenet",
         )
         logger.debug("worker settings: %s", settings.redacted())
@@ -189,23 +192,3 @@ class WorkerSettings:
 def redact_url(url: str) -> str:
     """Replace the password of ``scheme://user:password@host`` with ``***``."""
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
-
-
-def _int(get: _Getter, name: str, default: int) -> int:
-    raw = get(name)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{ENV_PREFIX}{name}={raw!r} is not a whole number") from None
-
-
-def _float(get: _Getter, name: str, default: float) -> float:
-    raw = get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"{ENV_PREFIX}{name}={raw!r} is not a number of seconds") from None

@@ -5,6 +5,8 @@ Each run does three things:
 a. A running job whose heartbeat is older than ``ADN_STALE_JOB_AFTER_S`` lost its worker: it is
    re-queued and sent again while its attempts are below ``ADN_MAX_JOB_ATTEMPTS``, else failed
    with a message (a training also marks its model version failed and removes its temp folder).
+   Both writes name the attempt found stale: a job finished or claimed again meanwhile is left
+   alone, and the stale attempt's lease is lost (its later writes are refused).
 b. A job still queued ``ADN_RESEND_QUEUED_AFTER_S`` after it was created is sent again (its
    message may have been lost with a broker restart), then again after doubling pauses while it
    stays queued. Duplicates are harmless: only one delivery can claim a job.
@@ -32,9 +34,11 @@ from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from db.errors import JobStateError
 from db.models import Job, JobStatus, utcnow
 from db.repositories import find_stale_jobs, finish_failed, requeue_job
 from db.session import session_scope
+from jobspec import model_version_of
 from worker import broker
 from worker.celery_app import LIGHT_QUEUE
 from worker.dispatch import TASK_FOR_KIND, send_job
@@ -156,16 +160,18 @@ def _handle_stale_jobs(
             if job.kind not in TASK_FOR_KIND:
                 continue
             attempt = job.attempts
-            model_id = _model_id(job)
+            model_id = model_version_of(job.params_json)
             if attempt < limit or job.cancel_requested:  # requeue_job cancels those instead
                 reason = (
                     f"the worker running this job stopped (attempt {attempt} of {limit}); "
                     "re-queued to run again"
                 )
-                if requeue_job(session, job.id, reason=reason):
+                if requeue_job(session, job.id, reason=reason, attempt=attempt):
                     report.requeued.append(job.id)
                     to_send.append((job.id, job.kind))
                     continue
+                if job.status != JobStatus.CANCELLED.value:
+                    continue  # finished or taken over since it was found stale
                 report.cancelled.append(job.id)  # it had been asked to cancel
                 error = "cancelled on request; its worker had stopped"
             else:
@@ -175,7 +181,10 @@ def _handle_stale_jobs(
                     "worker's log (out of memory, lost GPU, stopped container), then start the "
                     "job again"
                 )
-                finish_failed(session, job.id, error=error)
+                try:
+                    finish_failed(session, job.id, error=error, attempt=attempt)
+                except JobStateError:
+                    continue  # finished or taken over since it was found stale
                 report.failed.append(job.id)
                 logger.warning("job %s failed: %s", job.id, error)
             if job.kind == "train" and model_id is not None:
@@ -215,11 +224,6 @@ def _send(job_id: int, kind: str, app: Celery | None, report: SweepReport) -> bo
 
 def _age_s(now: datetime, then: datetime | None) -> float:
     return (now - then).total_seconds() if then is not None else float("inf")
-
-
-def _model_id(job: Job) -> int | None:
-    value = (job.params_json or {}).get("model_version_id")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # --- the timer of light-queue workers ------------------------------------------------------------

@@ -10,9 +10,6 @@ import streamlit as st
 from dashboard import charts, context
 from dashboard.services import compare as service
 from dashboard.services import heatmaps
-from dashboard.services import review as review_service
-from db.session import session_scope
-from db.storage import resolve_data_path
 
 logger = logging.getLogger(__name__)
 
@@ -114,16 +111,12 @@ def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> Non
     data_dir = context.store_settings().data_dir
     try:
         original = heatmaps.load_display_image(
-            resolve_data_path(data_dir, comparison.storage_paths[index]), max_side=512
+            service.image_path(data_dir, comparison, index), max_side=512
         )
     except heatmaps.PictureError as exc:
         st.error(f"Cannot show this image: {exc}")
         return
-    with session_scope(context.session_factory()) as session:
-        pngs = [
-            review_service.heatmap_png(session, image_id=int(chosen), model_version_id=m.id)
-            for m in comparison.models
-        ]
+    pngs = service.heatmap_pngs(context.session_factory(), int(chosen), comparison.models)
     columns = st.columns(len(comparison.models) + 1)
     columns[0].image(original, caption="Original", width="stretch")
     for column, name, png, row in zip(
@@ -146,8 +139,7 @@ def render() -> None:
     """The compare page."""
     st.title("Compare variants")
     project_id = context.require_project()
-    with session_scope(context.session_factory()) as session:
-        groups = service.training_groups(session, project_id)
+    groups = service.training_groups(context.session_factory(), project_id)
     if not groups:
         st.info("No model of this project is ready yet. Train variants on the **Train** page.")
         st.stop()
@@ -165,8 +157,7 @@ def render() -> None:
             "Only one model was trained on these images. Train another attention variant on the "
             "same images (Train page, several variants at once) to compare them."
         )
-    with session_scope(context.session_factory()) as session:
-        comparison = service.load_comparison(session, group.models)
+    comparison = service.load_comparison(context.session_factory(), group.models)
     if comparison.image_ids.size == 0:
         st.info(
             "No image was scored by all of these models. Score the same batch with each model "

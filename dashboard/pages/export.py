@@ -10,8 +10,7 @@ import streamlit as st
 from dashboard import context
 from dashboard.services import export
 from dashboard.services import models as models_service
-from db.errors import StoreError
-from db.session import session_scope
+from dashboard.services.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +30,10 @@ def results_section(project_id: int, models: list[models_service.ModelChoice]) -
             format_func=lambda m: by_id[m].label,
             key="adn_export_model",
         )
-    with session_scope(context.session_factory()) as session:
-        if everything or model_id is None:
-            rows = export.rows_for_project(session, project_id)
-        else:
-            rows = export.rows_for_model(session, model_id)
+    if everything or model_id is None:
+        rows = export.rows_for_project(context.session_factory(), project_id)
+    else:
+        rows = export.rows_for_model(context.session_factory(), model_id)
     if not rows:
         st.info("Nothing scored yet for this choice. Queue scoring on the **Train** page.")
         return
@@ -81,8 +79,9 @@ def checkpoint_section(models: list[models_service.ModelChoice]) -> None:
         key="adn_export_ckpt",
     )
     try:
-        with session_scope(context.session_factory()) as session:
-            info = export.checkpoint_file(session, context.store_settings().data_dir, model_id)
+        info = export.checkpoint_file(
+            context.session_factory(), context.store_settings().data_dir, model_id
+        )
     except StoreError as exc:
         st.error(f"The checkpoint cannot be offered: {exc}.")
         return
@@ -108,8 +107,7 @@ def render() -> None:
     """The Export page."""
     st.title("Export")
     project_id = context.require_project()
-    with session_scope(context.session_factory()) as session:
-        models = models_service.model_choices(session, project_id)
+    models = models_service.model_choices(context.session_factory(), project_id)
     if not models:
         st.info("No model version in this project yet. Train one on the **Train** page.")
         return

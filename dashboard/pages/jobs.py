@@ -10,9 +10,7 @@ import streamlit as st
 
 from dashboard import context
 from dashboard.services import jobs as job_service
-from db.errors import StoreError
-from db.repositories import get_job
-from db.session import session_scope
+from dashboard.services.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +67,9 @@ def _cancel_selected() -> None:
     if job_id is None:
         return
     try:
-        with session_scope(context.session_factory()) as session:
-            status = job_service.cancel_job(session, int(job_id), actor=context.actor(session))
+        status = job_service.cancel_job(
+            context.session_factory(), int(job_id), actor_id=context.actor_id()
+        )
     except StoreError as exc:
         notify("error", f"Could not cancel job {job_id}: {exc}")
         return
@@ -87,17 +86,16 @@ def _retry_selected() -> None:
     if job_id is None:
         return
     try:
-        with session_scope(context.session_factory()) as session:
-            new_id = job_service.retry_job(session, int(job_id), actor=context.actor(session))
-            kind = get_job(session, new_id).kind
+        sent = job_service.retry_job(
+            context.session_factory(), int(job_id), actor_id=context.actor_id()
+        )
     except StoreError as exc:
         notify("error", f"Could not retry job {job_id}: {exc}")
         return
-    sent = job_service.send_jobs([(new_id, kind)])[0]
     if sent.sent:
-        notify("success", f"Job {job_id} queued again as job {new_id}.")
+        notify("success", f"Job {job_id} queued again as job {sent.job_id}.")
     else:
-        notify("error", f"Job {new_id} is saved. {sent.problem}")
+        notify("error", f"Job {sent.job_id} is saved. {sent.problem}")
 
 
 def _job_label(row: job_service.JobRow) -> str:
@@ -147,8 +145,9 @@ def show_notice() -> None:
 @st.fragment(run_every=REFRESH_S)
 def live_jobs(project_id: int, statuses: list[str], kind: str | None) -> None:
     """The job table and its controls; refreshes itself every few seconds."""
-    with session_scope(context.session_factory()) as session:
-        rows = job_service.job_rows(session, project_id=project_id, statuses=statuses, kind=kind)
+    rows = job_service.job_rows(
+        context.session_factory(), project_id=project_id, statuses=statuses, kind=kind
+    )
     running = sum(1 for r in rows if r.status == "running")
     queued = sum(1 for r in rows if r.status == "queued")
     cols = st.columns(3)

@@ -12,8 +12,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from dashboard import context
 from dashboard.services import projects as project_service
 from dashboard.services import uploads
-from db.errors import StoreError
-from db.session import session_scope
+from dashboard.services.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +42,12 @@ def create_project_form() -> None:
             if not st.form_submit_button("Create project", type="primary"):
                 return
         try:
-            with session_scope(context.session_factory()) as session:
-                row = project_service.new_project(
-                    session, name=name, description=description, actor=context.actor(session)
-                )
+            row = project_service.new_project(
+                context.session_factory(),
+                name=name,
+                description=description,
+                actor_id=context.actor_id(),
+            )
         except StoreError as exc:
             st.error(f"Could not create the project: {exc}")
             return
@@ -130,19 +131,18 @@ def ingest(
 
     items = [uploads.UploadedItem(f.name, f.getvalue()) for f in files]
     try:
-        with session_scope(context.session_factory()) as session:
-            result = uploads.upload_batch(
-                session,
-                settings=context.store_settings(),
-                project_id=project_id,
-                batch_name=batch_name,
-                purpose=purpose,
-                files=items,
-                labels=labels,
-                category=category,
-                actor=context.actor(session),
-                progress=progress,
-            )
+        result = uploads.upload_batch(
+            context.session_factory(),
+            settings=context.store_settings(),
+            project_id=project_id,
+            batch_name=batch_name,
+            purpose=purpose,
+            files=items,
+            labels=labels,
+            category=category,
+            actor_id=context.actor_id(),
+            progress=progress,
+        )
     except StoreError as exc:
         bar.empty()
         st.error(f"Nothing was uploaded: {exc}. Fix this and pick the files again.")
@@ -186,8 +186,7 @@ def show_result(project_id: int) -> None:
 
 def batches_section(project_id: int) -> list[project_service.BatchRow]:
     """The project's batches: purpose, counts, who, when."""
-    with session_scope(context.session_factory()) as session:
-        rows = project_service.batches(session, project_id)
+    rows = project_service.batches(context.session_factory(), project_id)
     st.subheader("Batches")
     if not rows:
         st.info("No batch yet. Upload normal training images and images to inspect above.")
@@ -235,15 +234,14 @@ def thumbnail_grid(project_id: int, rows: list[project_service.BatchRow]) -> Non
             "Page", min_value=1, max_value=pages, value=1, key=f"adn_grid_page_{batch_id}"
         )
     )
-    with session_scope(context.session_factory()) as session:
-        tiles, total = project_service.image_tiles(
-            session,
-            context.store_settings().data_dir,
-            project_id=project_id,
-            batch_id=batch_id,
-            page=page,
-            per_page=PER_PAGE,
-        )
+    tiles, total = project_service.image_tiles(
+        context.session_factory(),
+        context.store_settings().data_dir,
+        project_id=project_id,
+        batch_id=batch_id,
+        page=page,
+        per_page=PER_PAGE,
+    )
     if not tiles:
         st.caption("This batch has no stored images.")
         return

@@ -12,9 +12,8 @@ from dashboard import context
 from dashboard.services import heatmaps
 from dashboard.services import models as models_service
 from dashboard.services import review as review_service
-from db.errors import PermissionDeniedError, StoreError
-from db.repositories import ScoreRow, list_categories
-from db.session import session_scope
+from dashboard.services.errors import PermissionDeniedError, StoreError
+from dashboard.services.review import HistoryEntry, ScoreRow
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +46,13 @@ def _on_verdict(
 ) -> None:
     """Button callback: save the verdict for the image that was shown, then move on."""
     try:
-        with session_scope(context.session_factory()) as session:
-            review_service.save_verdict(
-                session,
-                actor=context.actor(session),
-                image_id=image_id,
-                label=label,
-                model_version_id=queue.model_version_id,
-            )
+        review_service.save_verdict(
+            context.session_factory(),
+            actor_id=context.actor_id(),
+            image_id=image_id,
+            label=label,
+            model_version_id=queue.model_version_id,
+        )
     except PermissionDeniedError as exc:
         st.session_state[FLASH_KEY] = ("error", f"Your verdict was not saved: {exc}")
         return
@@ -169,7 +167,7 @@ def _verdict_text(item: ScoreRow) -> str:
     return f"{_coloured(item.model_verdict)} ({limit}, v{item.threshold_version})"
 
 
-def _facts(item: ScoreRow, model: models_service.ModelChoice, history: list[Any]) -> None:
+def _facts(item: ScoreRow, model: models_service.ModelChoice, history: list[HistoryEntry]) -> None:
     st.metric("Anomaly score", f"{item.score:.4f}")
     percentile = item.percentile
     if percentile is None:
@@ -258,9 +256,7 @@ def render() -> None:
     """The review page."""
     st.title("Review")
     project_id = context.require_project()
-    with session_scope(context.session_factory()) as session:
-        models = models_service.ready_models(session, project_id)
-        categories = list_categories(session, project_id)
+    models = models_service.ready_models(context.session_factory(), project_id)
     if not models:
         st.info(
             "No model of this project is ready yet. Train one on the **Train** page and score a "
@@ -268,18 +264,10 @@ def render() -> None:
         )
         st.stop()
     _show_flash()
+    categories = review_service.categories(context.session_factory(), project_id)
     queue, model = _controls(models, categories)
-    position = _position(queue)
-    with session_scope(context.session_factory()) as session:
-        slot = review_service.queue_slot(session, queue, position)
-        item = slot.item
-        png = None
-        history: list[Any] = []
-        if item is not None:
-            png = review_service.heatmap_png(
-                session, image_id=item.image_id, model_version_id=item.model_version_id
-            )
-            history = review_service.history(session, item.image_id)
+    view = review_service.queue_view(context.session_factory(), queue, _position(queue))
+    slot, item = view.slot, view.slot.item
     _progress(slot)
     if item is None:
         if slot.size == 0 and slot.total == 0:
@@ -296,9 +284,9 @@ def render() -> None:
     _buttons(queue, slot)
     pictures, facts = st.columns([3, 2])
     with pictures:
-        _pictures(item, png)
+        _pictures(item, view.heatmap_png)
     with facts:
-        _facts(item, model, history)
+        _facts(item, model, view.history)
 
 
 render()

@@ -8,8 +8,6 @@ import streamlit as st
 
 from dashboard import context
 from dashboard.services import auth
-from db.repositories import get_user
-from db.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +20,7 @@ def render() -> None:
     if reason:
         st.warning(reason)
     settings = context.store_settings()
-    with session_scope(context.session_factory()) as session:
-        any_user = auth.has_users(session)
+    any_user = auth.has_users(context.session_factory())
     left, _ = st.columns([2, 3])
     with left:
         with st.form("sign_in_form"):
@@ -32,13 +29,11 @@ def render() -> None:
             password = st.text_input("Password", type="password", autocomplete="current-password")
             submitted = st.form_submit_button("Sign in", type="primary")
         if submitted:
-            with session_scope(context.session_factory()) as session:
-                signed = auth.check_credentials(session, username, password)
-                if signed is not None:
-                    context.sign_in(get_user(session, signed.id))
+            signed = auth.check_credentials(context.session_factory(), username, password)
             if signed is None:
                 st.error(auth.WRONG_CREDENTIALS, icon=":material/lock:")
             else:
+                context.sign_in(signed)
                 st.rerun()
         st.info(auth.first_sign_in_hint(settings.data_dir), icon=":material/key:")
         if not any_user:

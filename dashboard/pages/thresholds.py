@@ -13,8 +13,7 @@ from dashboard.services import metrics
 from dashboard.services import models as models_service
 from dashboard.services import threshold_methods as methods
 from dashboard.services import thresholds as service
-from db.errors import PermissionDeniedError, StoreError
-from db.session import session_scope
+from dashboard.services.errors import PermissionDeniedError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -255,18 +254,17 @@ def _save(
     method = applied["method"] if same else methods.MANUAL
     params = applied.get("params", {}) if same else {}
     try:
-        with session_scope(context.session_factory()) as session:
-            saved = service.save_version(
-                session,
-                actor=context.actor(session),
-                model_version_id=model_id,
-                category=category,
-                value=value,
-                upper_value=upper,
-                method=method,
-                params=params,
-                data=data,
-            )
+        saved = service.save_version(
+            context.session_factory(),
+            actor_id=context.actor_id(),
+            model_version_id=model_id,
+            category=category,
+            value=value,
+            upper_value=upper,
+            method=method,
+            params=params,
+            data=data,
+        )
     except (PermissionDeniedError, StoreError) as exc:
         st.error(f"The threshold was not saved: {exc}")
         return
@@ -374,8 +372,7 @@ def _no_labels_message(data: service.LabelledData, known_available: int, use_kno
 
 
 def _versions(model_id: int, category: str | None) -> None:
-    with session_scope(context.session_factory()) as session:
-        versions = service.list_versions(session, model_id, category)
+    versions = service.list_versions(context.session_factory(), model_id, category)
     st.subheader("Versions")
     if not versions:
         st.caption("No threshold saved for this scope yet.")
@@ -403,10 +400,9 @@ def _versions(model_id: int, category: str | None) -> None:
     )
     if right.button("Restore", key="adn_thr_restore"):
         try:
-            with session_scope(context.session_factory()) as session:
-                restored = service.restore_version(
-                    session, actor=context.actor(session), threshold_id=int(chosen)
-                )
+            restored = service.restore_version(
+                context.session_factory(), actor_id=context.actor_id(), threshold_id=int(chosen)
+            )
         except (PermissionDeniedError, StoreError) as exc:
             st.error(f"The version was not restored: {exc}")
             return
@@ -449,8 +445,7 @@ def render() -> None:
     """The thresholds page."""
     st.title("Thresholds")
     project_id = context.require_project()
-    with session_scope(context.session_factory()) as session:
-        models = models_service.ready_models(session, project_id)
+    models = models_service.ready_models(context.session_factory(), project_id)
     if not models:
         st.info("No model of this project is ready yet. Train and score one first.")
         st.stop()
@@ -462,8 +457,7 @@ def render() -> None:
             "Model version", list(by_id), format_func=lambda i: by_id[i].label, key="adn_thr_model"
         )
     )
-    with session_scope(context.session_factory()) as session:
-        categories = service.scored_categories(session, model_id)
+    categories = service.scored_categories(context.session_factory(), model_id)
     choice = middle.selectbox("Scope", [ALL_CATEGORIES, *categories], key="adn_thr_category")
     category = None if choice == ALL_CATEGORIES else choice
     use_known = right.toggle(
@@ -471,16 +465,11 @@ def render() -> None:
         key="adn_thr_known",
         help="Images without a reviewer verdict count with the label they were uploaded with.",
     )
-    with session_scope(context.session_factory()) as session:
-        data = service.load_labelled(session, model_id, category, use_known_labels=use_known)
-        known_available = 0
-        if not use_known and data.scores.size == 0:
-            known_available = service.load_labelled(
-                session, model_id, category, use_known_labels=True
-            ).scores.size
-        active = service.active_threshold(session, model_id, category)
-        counts = service.verdict_counts(session, model_id, category)
-    _active_summary(active, counts, category)
+    view = service.tuning_view(
+        context.session_factory(), model_id, category, use_known_labels=use_known
+    )
+    data, known_available, active = view.data, view.known_available, view.active
+    _active_summary(active, view.counts, category)
     if data.all_scores.size == 0:
         st.info("This model has not scored any image in this scope yet. Score a batch first.")
         st.stop()

@@ -9,12 +9,10 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from dashboard import context
-from dashboard.services import jobs as job_service
 from dashboard.services import models as models_service
 from dashboard.services import projects as project_service
 from dashboard.services import training, worker_status
-from db.errors import StoreError
-from db.session import session_scope
+from dashboard.services.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -72,21 +70,20 @@ def backbone_label(statuses: dict[str, worker_status.WeightsStatus], backbone: s
     return f"{backbone} ({mark})"
 
 
-def send_and_report(queued: list[training.QueuedJob]) -> None:
-    """Send committed jobs; remember what happened for the confirmation below."""
-    results = job_service.send_jobs((q.job_id, q.kind) for q in queued)
+def remember_sent(sent: list[training.SentJob]) -> None:
+    """Remember the committed and sent jobs for the confirmation below."""
     st.session_state[QUEUED_KEY] = {
         "rows": [
             {
-                "job": q.job_id,
-                "kind": q.kind,
-                "model": q.label,
-                "model version": q.model_version_id,
-                "sent to workers": r.sent,
+                "job": s.queued.job_id,
+                "kind": s.queued.kind,
+                "model": s.queued.label,
+                "model version": s.queued.model_version_id,
+                "sent to workers": s.result.sent,
             }
-            for q, r in zip(queued, results, strict=True)
+            for s in sent
         ],
-        "problems": sorted({r.problem for r in results if r.problem}),
+        "problems": sorted({s.result.problem for s in sent if s.result.problem}),
     }
 
 
@@ -105,8 +102,7 @@ def show_queued() -> None:
 def train_section(project_id: int, statuses: dict[str, worker_status.WeightsStatus]) -> None:
     """Choose images, backbone, variants and schedule, then queue one job per variant."""
     st.subheader("Train a model")
-    with session_scope(context.session_factory()) as session:
-        batches = project_service.batches(session, project_id, purpose="train")
+    batches = project_service.batches(context.session_factory(), project_id, purpose="train")
     if not batches:
         st.info(
             "No training images yet: upload a batch of normal training images on "
@@ -121,8 +117,7 @@ def train_section(project_id: int, statuses: dict[str, worker_status.WeightsStat
         format_func=lambda b: by_id[b].label,
         key="adn_train_batches",
     )
-    with session_scope(context.session_factory()) as session:
-        categories = training.categories_of(session, project_id, chosen)
+    categories = training.categories_of(context.session_factory(), project_id, chosen)
     cols = st.columns(3)
     category = cols[0].selectbox(
         "Category",
@@ -151,23 +146,28 @@ def train_section(project_id: int, statuses: dict[str, worker_status.WeightsStat
     )
     overrides: dict[str, int] = {}
     if st.toggle("Override epochs / image size", key="adn_train_override"):
-        ocols = st.columns(2)
-        overrides["epochs"] = int(
-            ocols[0].number_input("Epochs", min_value=1, max_value=1000, value=12, key="adn_epochs")
+        # Empty by default: an override is only what a person typed; the rest is the schedule's.
+        fields = (
+            ("epochs", "Epochs", 1, "adn_epochs"),
+            ("image_size", "Image size (pixels)", 32, "adn_size"),
         )
-        overrides["image_size"] = int(
-            ocols[1].number_input(
-                "Image size (pixels)",
-                min_value=32,
-                max_value=1024,
-                value=448,
-                step=32,
-                key="adn_size",
+        for column, (field, label, step, key) in zip(st.columns(2), fields, strict=True):
+            low, high = training.OVERRIDE_LIMITS[field]
+            value = column.number_input(
+                label,
+                min_value=low,
+                max_value=high,
+                value=None,
+                step=step,
+                placeholder="the schedule's",
+                key=key,
             )
-        )
+            if value is not None:
+                overrides[field] = int(value)
     name = st.text_input("Model name", value=category or "model", key="adn_train_name")
-    with session_scope(context.session_factory()) as session:
-        count = training.count_selected_images(session, project_id, chosen, category, training=True)
+    count = training.count_selected_images(
+        context.session_factory(), project_id, chosen, category, training=True
+    )
     st.caption(f"{count} training image(s) selected (known anomalies are left out).")
     if not context.can("reviewer"):
         st.info("Viewers cannot start training.")
@@ -184,21 +184,21 @@ def train_section(project_id: int, statuses: dict[str, worker_status.WeightsStat
             overrides=overrides,
         )
         try:
-            with session_scope(context.session_factory()) as session:
-                queued = training.queue_training(session, request, actor=context.actor(session))
+            sent = training.queue_training(
+                context.session_factory(), request, actor_id=context.actor_id()
+            )
         except StoreError as exc:
             st.error(f"Training was not queued: {exc}.")
             return
-        send_and_report(queued)
+        remember_sent(sent)
         st.rerun()
 
 
 def score_section(project_id: int) -> None:
     """Pick a ready model and batches to score: one score job."""
     st.subheader("Score a batch")
-    with session_scope(context.session_factory()) as session:
-        models = models_service.model_choices(session, project_id, status="ready")
-        batches = project_service.batches(session, project_id)
+    models = models_service.model_choices(context.session_factory(), project_id, status="ready")
+    batches = project_service.batches(context.session_factory(), project_id)
     if not models:
         st.info("No ready model yet: train one above and wait for its job to succeed.")
         return
@@ -226,18 +226,17 @@ def score_section(project_id: int) -> None:
         return
     if st.button("Queue scoring", type="primary", key="adn_queue_scoring"):
         try:
-            with session_scope(context.session_factory()) as session:
-                queued = training.queue_scoring(
-                    session,
-                    project_id=project_id,
-                    model_version_id=model_id,
-                    batch_ids=chosen,
-                    actor=context.actor(session),
-                )
+            sent = training.queue_scoring(
+                context.session_factory(),
+                project_id=project_id,
+                model_version_id=model_id,
+                batch_ids=chosen,
+                actor_id=context.actor_id(),
+            )
         except StoreError as exc:
             st.error(f"Scoring was not queued: {exc}.")
             return
-        send_and_report([queued])
+        remember_sent([sent])
         st.rerun()
 
 

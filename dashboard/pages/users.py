@@ -10,17 +10,15 @@ import streamlit as st
 
 from dashboard import context
 from dashboard.services import users as user_service
-from db.errors import StoreError
-from db.session import session_scope
+from dashboard.services.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
 
 def _run(action: str, fn: Callable[..., object], *args: object, **kwargs: object) -> bool:
-    """Run a user change in one transaction; show the error instead of raising."""
+    """Run a user change (one transaction in the service); show the error instead of raising."""
     try:
-        with session_scope(context.session_factory()) as session:
-            fn(session, *args, actor=context.actor(session), **kwargs)
+        fn(context.session_factory(), *args, actor_id=context.actor_id(), **kwargs)
     except StoreError as exc:
         st.error(f"Could not {action}: {exc}")
         return False
@@ -130,8 +128,7 @@ def render() -> None:
     notice = st.session_state.pop("adn_users_notice", None)
     if notice:
         st.success(notice)
-    with session_scope(context.session_factory()) as session:
-        rows = user_service.users_table(session)
+    rows = user_service.users_table(context.session_factory())
     users_table(rows)
     create_form()
     manage(rows)

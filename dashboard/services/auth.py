@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
+from dashboard.services.store import SessionFactory
 from db.errors import NotFoundError
 from db.repositories import authenticate, count_users, get_user
+from db.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -30,28 +30,30 @@ class SignedIn:
     role: str
 
 
-def check_credentials(session: Session, username: str, password: str) -> SignedIn | None:
+def check_credentials(factory: SessionFactory, username: str, password: str) -> SignedIn | None:
     """The active user with these credentials, or None (one answer for every failure)."""
     if not username.strip() or not password:
         return None
-    user = authenticate(session, username, password)
-    if user is None:
-        logger.info("sign-in refused for %r", username.strip().lower())
-        return None
-    logger.info("user %r signed in", user.username)
-    return SignedIn(user.id, user.username, str(user.role))
+    with session_scope(factory) as session:
+        user = authenticate(session, username, password)
+        if user is None:
+            logger.info("sign-in refused for %r", username.strip().lower())
+            return None
+        logger.info("user %r signed in", user.username)
+        return SignedIn(user.id, user.username, str(user.role))
 
 
-def still_valid(session: Session, user_id: int) -> SignedIn | None:
+def still_valid(factory: SessionFactory, user_id: int) -> SignedIn | None:
     """The session user re-read from the database (role may have changed); None when the
     account was deactivated or removed, so the browser session must sign in again."""
-    try:
-        user = get_user(session, user_id)
-    except NotFoundError:
-        return None
-    if not user.is_active:
-        return None
-    return SignedIn(user.id, user.username, str(user.role))
+    with session_scope(factory) as session:
+        try:
+            user = get_user(session, user_id)
+        except NotFoundError:
+            return None
+        if not user.is_active:
+            return None
+        return SignedIn(user.id, user.username, str(user.role))
 
 
 def first_sign_in_hint(data_dir: Path) -> str:
@@ -62,6 +64,7 @@ def first_sign_in_hint(data_dir: Path) -> str:
     )
 
 
-def has_users(session: Session) -> bool:
+def has_users(factory: SessionFactory) -> bool:
     """Whether any account exists yet."""
-    return count_users(session) > 0
+    with session_scope(factory) as session:
+        return count_users(session) > 0

@@ -12,19 +12,28 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.services import metrics
-from dashboard.services.models import ModelChoice, ready_models
-from dashboard.services.thresholds import current_labels, model_verdicts
+from dashboard.services.models import ModelChoice, choices_in
+from dashboard.services.store import SessionFactory
+from dashboard.services.thresholds import model_verdicts
 from db.errors import NotFoundError
-from db.models import Image, Score
-from db.repositories import get_job, get_model_version
+from db.models import ModelStatus
+from db.repositories import (
+    current_labels,
+    get_heatmap_png,
+    get_job,
+    get_model_version,
+    list_scored_images,
+)
+from db.session import session_scope
+from db.storage import resolve_data_path
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +94,15 @@ def _training_set(session: Session, model_id: int) -> tuple[Any, ...] | None:
     )
 
 
-def training_groups(session: Session, project_id: int) -> list[CompareGroup]:
+def training_groups(factory: SessionFactory, project_id: int) -> list[CompareGroup]:
     """Groups of ready models of a project by training images, the newest group first."""
+    with session_scope(factory) as session:
+        ready = choices_in(session, project_id, status=ModelStatus.READY)
+        sets = {m.id: _training_set(session, m.id) for m in ready}
     groups: dict[str, list[ModelChoice]] = {}
     keys: dict[str, tuple[Any, ...] | None] = {}
-    for model in ready_models(session, project_id):
-        training = _training_set(session, model.id)
+    for model in ready:
+        training = sets[model.id]
         if training is None:
             key = f"model-{model.id}"
         else:
@@ -144,43 +156,25 @@ class Comparison:
         return np.array([t == "anomalous" for t in self.truths], dtype=bool)
 
 
-def _scores_of(session: Session, model_id: int) -> dict[int, float]:
-    rows = session.execute(
-        select(Score.image_id, Score.score).where(Score.model_version_id == model_id)
-    )
-    return {int(image_id): float(score) for image_id, score in rows}
-
-
-def load_comparison(session: Session, models: Sequence[ModelChoice]) -> Comparison:
+def load_comparison(factory: SessionFactory, models: Sequence[ModelChoice]) -> Comparison:
     """Scores, verdicts and ground truth of ``models`` on the images they all scored."""
-    per_model = [_scores_of(session, m.id) for m in models]
+    with session_scope(factory) as session:
+        return _comparison(session, models)
+
+
+def _comparison(session: Session, models: Sequence[ModelChoice]) -> Comparison:
+    rows = [list_scored_images(session, model_version_id=m.id) for m in models]
+    per_model = [{r.image_id: r.score for r in model_rows} for model_rows in rows]
     common = sorted(set.intersection(*(set(r) for r in per_model))) if per_model else []
-    images = (
-        {
-            int(row.id): row
-            for row in session.execute(
-                select(
-                    Image.id,
-                    Image.original_name,
-                    Image.category,
-                    Image.storage_path,
-                    Image.known_label,
-                )
-                .join(Score, Score.image_id == Image.id)
-                .where(Score.model_version_id == models[0].id)
-            )
-        }
-        if models
-        else {}
-    )
-    labels = current_labels(session, models[0].id) if models else {}
+    images = {r.image_id: r for r in rows[0]} if rows else {}
+    labels = current_labels(session, model_version_id=models[0].id) if models else {}
     truths = []
     for image_id in common:
         label = labels.get(image_id)
         known = images[image_id].known_label
         truths.append(label if label in ("anomalous", "normal") else known)
     raw_categories = [images[i].category for i in common]
-    scores = np.array([[rows[i] for i in common] for rows in per_model], dtype=np.float64)
+    scores = np.array([[scored[i] for i in common] for scored in per_model], dtype=np.float64)
     scores = scores.reshape(len(models), len(common))
     verdicts = np.empty((len(models), len(common)), dtype=object)
     for index, model in enumerate(models):
@@ -196,6 +190,19 @@ def load_comparison(session: Session, models: Sequence[ModelChoice]) -> Comparis
         scores=scores,
         verdicts=verdicts,
     )
+
+
+def image_path(data_dir: Path, comparison: Comparison, index: int) -> Path:
+    """Absolute path of the file of the comparison's ``index``-th image."""
+    return resolve_data_path(data_dir, comparison.storage_paths[index])
+
+
+def heatmap_pngs(
+    factory: SessionFactory, image_id: int, models: Sequence[ModelChoice]
+) -> list[bytes | None]:
+    """Each model's stored heatmap PNG of one image (None where none is stored)."""
+    with session_scope(factory) as session:
+        return [get_heatmap_png(session, image_id=image_id, model_version_id=m.id) for m in models]
 
 
 @dataclass(frozen=True)

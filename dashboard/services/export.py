@@ -14,9 +14,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from dashboard.services.store import SessionFactory
 from db.errors import InvalidValueError
-from db.models import ModelStatus
+from db.models import ModelStatus, ModelVersion
 from db.repositories import get_model_version, list_model_versions, list_scores
+from db.session import session_scope
 from db.storage import resolve_data_path
 
 logger = logging.getLogger(__name__)
@@ -53,9 +55,22 @@ class ExportRow:
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ExportRow))
 
 
-def rows_for_model(session: Session, model_version_id: int) -> list[ExportRow]:
+def rows_for_model(factory: SessionFactory, model_version_id: int) -> list[ExportRow]:
     """Every scored image of one model version, highest score first."""
-    model = get_model_version(session, model_version_id)
+    with session_scope(factory) as session:
+        return _model_rows(session, get_model_version(session, model_version_id))
+
+
+def rows_for_project(factory: SessionFactory, project_id: int) -> list[ExportRow]:
+    """Every scored image under every model version of a project."""
+    out: list[ExportRow] = []
+    with session_scope(factory) as session:
+        for model in list_model_versions(session, project_id=project_id):
+            out += _model_rows(session, model)
+    return out
+
+
+def _model_rows(session: Session, model: ModelVersion) -> list[ExportRow]:
     out: list[ExportRow] = []
     offset = 0
     while True:
@@ -88,14 +103,6 @@ def rows_for_model(session: Session, model_version_id: int) -> list[ExportRow]:
         offset += PAGE
         if offset >= page.total or not page.items:
             return out
-
-
-def rows_for_project(session: Session, project_id: int) -> list[ExportRow]:
-    """Every scored image under every model version of a project."""
-    out: list[ExportRow] = []
-    for model in list_model_versions(session, project_id=project_id):
-        out += rows_for_model(session, model.id)
-    return out
 
 
 def _cell(value: object) -> object:
@@ -139,23 +146,26 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
 
 
-def checkpoint_file(session: Session, data_dir: Path, model_version_id: int) -> CheckpointFile:
+def checkpoint_file(
+    factory: SessionFactory, data_dir: Path, model_version_id: int
+) -> CheckpointFile:
     """The checkpoint of a ready model version; raises `InvalidValueError` with the reason
     (not ready, no file recorded, file missing)."""
-    model = get_model_version(session, model_version_id)
-    if model.status != ModelStatus.READY.value or not model.artifact_path:
-        raise InvalidValueError(
-            f"model {model.name!r} is {model.status}; only a ready model has a checkpoint file"
-        )
-    path = resolve_data_path(data_dir, model.artifact_path)
+    with session_scope(factory) as session:
+        model = get_model_version(session, model_version_id)
+        status, artifact = str(model.status), model.artifact_path
+        stem = f"{_slug(model.name)}-{model.variant}-{model.backbone}-v{model.id}"
+        if status != ModelStatus.READY.value or not artifact:
+            raise InvalidValueError(
+                f"model {model.name!r} is {status}; only a ready model has a checkpoint file"
+            )
+    path = resolve_data_path(data_dir, artifact)
     if not path.is_file():
         raise InvalidValueError(
             f"the checkpoint file {path} is missing; check that the data dir is the one the "
             "workers write to (ADN_DATA_DIR), or train the model again"
         )
-    suffix = path.suffix or ".adn"
-    name = f"{_slug(model.name)}-{model.variant}-{model.backbone}-v{model.id}{suffix}"
-    return CheckpointFile(path, path.stat().st_size, name)
+    return CheckpointFile(path, path.stat().st_size, f"{stem}{path.suffix or '.adn'}")
 
 
 def human_size(size_bytes: int) -> str:

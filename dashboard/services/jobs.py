@@ -10,11 +10,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dashboard.services.store import SessionFactory
 from db.errors import JobStateError
 from db.models import JobStatus, ModelStatus, ModelVersion, User
 from db.repositories import (
@@ -22,11 +21,16 @@ from db.repositories import (
     create_model_version,
     get_job,
     get_model_version,
+    get_user,
     list_recent_jobs,
     mark_model_failed,
+    model_names,
     request_cancel,
     set_model_job,
+    usernames,
 )
+from db.session import session_scope
+from jobspec import model_version_of
 
 logger = logging.getLogger(__name__)
 
@@ -107,24 +111,8 @@ class JobRow:
         return self.status in RETRYABLE
 
 
-def _model_labels(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(ModelVersion.id, ModelVersion.name, ModelVersion.variant).where(
-            ModelVersion.id.in_(sorted(ids))
-        )
-    )
-    return {int(i): f"{name} · {variant}" for i, name, variant in rows}
-
-
-def _model_id(params: dict[str, Any] | None) -> int | None:
-    value = (params or {}).get("model_version_id")
-    return int(value) if isinstance(value, int) else None
-
-
 def job_rows(
-    session: Session,
+    factory: SessionFactory,
     *,
     project_id: int | None,
     statuses: Iterable[str] | None = None,
@@ -133,64 +121,71 @@ def job_rows(
 ) -> list[JobRow]:
     """Recent jobs of a project (newest first), filtered by status and kind."""
     wanted = list(statuses) if statuses is not None else None
-    jobs = list_recent_jobs(
-        session, project_id=project_id, kind=kind or None, statuses=wanted or None, limit=limit
-    )
-    models = _model_labels(session, {m for j in jobs if (m := _model_id(j.params_json))})
-    creators = {j.created_by for j in jobs if j.created_by is not None}
-    names: dict[int, str] = {}
-    if creators:
-        names = {
-            int(i): str(n)
-            for i, n in session.execute(
-                select(User.id, User.username).where(User.id.in_(sorted(creators)))
-            )
-        }
-    return [
-        JobRow(
-            id=j.id,
-            kind=j.kind,
-            status=j.status,
-            progress=float(j.progress or 0.0),
-            message=j.message,
-            error=j.error,
-            model=models.get(_model_id(j.params_json) or -1),
-            model_version_id=_model_id(j.params_json),
-            created_by=names.get(j.created_by) if j.created_by is not None else None,
-            created_at=j.created_at,
-            started_at=j.started_at,
-            finished_at=j.finished_at,
-            attempts=j.attempts,
-            cancel_requested=bool(j.cancel_requested),
-            worker=j.worker_name,
+    with session_scope(factory) as session:
+        jobs = list_recent_jobs(
+            session, project_id=project_id, kind=kind or None, statuses=wanted or None, limit=limit
         )
-        for j in jobs
-    ]
+        models = model_names(session, {m for j in jobs if (m := model_version_of(j.params_json))})
+        names = usernames(session, {j.created_by for j in jobs if j.created_by is not None})
+        return [
+            JobRow(
+                id=j.id,
+                kind=j.kind,
+                status=j.status,
+                progress=float(j.progress or 0.0),
+                message=j.message,
+                error=j.error,
+                model=_model_label(models, model_version_of(j.params_json)),
+                model_version_id=model_version_of(j.params_json),
+                created_by=names.get(j.created_by) if j.created_by is not None else None,
+                created_at=j.created_at,
+                started_at=j.started_at,
+                finished_at=j.finished_at,
+                attempts=j.attempts,
+                cancel_requested=bool(j.cancel_requested),
+                worker=j.worker_name,
+            )
+            for j in jobs
+        ]
 
 
-def cancel_job(session: Session, job_id: int, *, actor: User) -> str:
+def _model_label(models: dict[int, tuple[str, str]], model_id: int | None) -> str | None:
+    if model_id is None or model_id not in models:
+        return None
+    name, variant = models[model_id]
+    return f"{name} · {variant}"
+
+
+def cancel_job(factory: SessionFactory, job_id: int, *, actor_id: int) -> str:
     """Ask a job to stop; returns its status afterwards. A queued training job is cancelled
     at once, and its pending model version marked failed."""
-    job = request_cancel(session, job_id, actor=actor)
-    if job.kind == "train" and job.status == JobStatus.CANCELLED.value:
-        model_id = _model_id(job.params_json)
-        if model_id is not None and get_model_version(session, model_id).status == (
-            ModelStatus.PENDING.value
-        ):
-            mark_model_failed(session, model_id, reason=f"training job {job_id} cancelled")
-    return str(job.status)
+    with session_scope(factory) as session:
+        job = request_cancel(session, job_id, actor=get_user(session, actor_id))
+        if job.kind == "train" and job.status == JobStatus.CANCELLED.value:
+            model_id = model_version_of(job.params_json)
+            if model_id is not None and get_model_version(session, model_id).status == (
+                ModelStatus.PENDING.value
+            ):
+                mark_model_failed(session, model_id, reason=f"training job {job_id} cancelled")
+        return str(job.status)
 
 
-def retry_job(session: Session, job_id: int, *, actor: User) -> int:
-    """Queue a new job with the same parameters as a failed or cancelled one; a training job
-    gets a new pending model version. Returns the new job id (send it after commit)."""
+def retry_job(factory: SessionFactory, job_id: int, *, actor_id: int) -> SendResult:
+    """Queue a new job with the same parameters as a failed or cancelled one (a training job
+    gets a new pending model version), commit, then send it. The result names the new job."""
+    with session_scope(factory) as session:
+        new_id, kind = _write_retry(session, job_id, actor=get_user(session, actor_id))
+    return send_jobs([(new_id, kind)])[0]
+
+
+def _write_retry(session: Session, job_id: int, *, actor: User) -> tuple[int, str]:
     old = get_job(session, job_id)
     if old.status not in RETRYABLE:
         raise JobStateError(
             f"job {job_id} is {old.status}; only failed or cancelled jobs can be retried."
         )
     params = dict(old.params_json or {})
-    model_id = _model_id(params)
+    model_id = model_version_of(params)
     new_model: ModelVersion | None = None
     if old.kind == "train" and model_id is not None:
         previous = get_model_version(session, model_id)
@@ -210,4 +205,4 @@ def retry_job(session: Session, job_id: int, *, actor: User) -> int:
     if new_model is not None:
         set_model_job(session, new_model.id, job.id)
     logger.info("job %s retried as job %s by %r", job_id, job.id, actor.username)
-    return job.id
+    return job.id, str(job.kind)

@@ -9,12 +9,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dashboard.services.store import SessionFactory
 from db.models import ModelStatus
 from db.repositories import list_model_versions
+from db.session import session_scope
+from jobspec import VARIANT_NAMES as JOB_VARIANT_NAMES
 
 logger = logging.getLogger(__name__)
 
-VARIANT_NAMES: dict[str, str] = {"none": "no attention", "se": "SENet", "cbam": "CBAM"}
+# Plain-string keys: widgets compare and store them as strings.
+VARIANT_NAMES: dict[str, str] = {str(variant): name for variant, name in JOB_VARIANT_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,10 @@ def _calibration_scores(calibration: dict[str, Any] | None) -> tuple[float, ...]
         return ()
 
 
-def model_choices(
+def choices_in(
     session: Session, project_id: int, *, status: str | None = None
 ) -> list[ModelChoice]:
-    """Model versions of a project, newest first (optionally only one status)."""
+    """Model versions of a project, newest first, inside the caller's transaction."""
     return [
         ModelChoice(
             id=m.id,
@@ -66,6 +70,14 @@ def model_choices(
     ]
 
 
-def ready_models(session: Session, project_id: int) -> list[ModelChoice]:
+def model_choices(
+    factory: SessionFactory, project_id: int, *, status: str | None = None
+) -> list[ModelChoice]:
+    """Model versions of a project, newest first (optionally only one status)."""
+    with session_scope(factory) as session:
+        return choices_in(session, project_id, status=status)
+
+
+def ready_models(factory: SessionFactory, project_id: int) -> list[ModelChoice]:
     """Ready model versions of a project, newest first."""
-    return model_choices(session, project_id, status=ModelStatus.READY)
+    return model_choices(factory, project_id, status=ModelStatus.READY)

@@ -11,18 +11,19 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from db.models import User
+from dashboard.services.store import SessionFactory
 from db.repositories import (
     count_images,
     create_project,
+    get_user,
     image_file_path,
     list_batches,
     list_images,
     list_projects,
+    usernames,
 )
+from db.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -77,43 +78,47 @@ class ImageTile:
     height: int
 
 
-def projects(session: Session) -> list[ProjectRow]:
+def projects(factory: SessionFactory) -> list[ProjectRow]:
     """Every project, by name."""
-    return [ProjectRow(p.id, p.name, p.description, p.created_at) for p in list_projects(session)]
+    with session_scope(factory) as session:
+        return [
+            ProjectRow(p.id, p.name, p.description, p.created_at) for p in list_projects(session)
+        ]
 
 
-def new_project(session: Session, *, name: str, description: str | None, actor: User) -> ProjectRow:
+def new_project(
+    factory: SessionFactory, *, name: str, description: str | None, actor_id: int
+) -> ProjectRow:
     """Create a project (reviewers and admins)."""
-    project = create_project(session, name=name, description=description, actor=actor)
-    return ProjectRow(project.id, project.name, project.description, project.created_at)
-
-
-def _usernames(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(User.id, User.username).where(User.id.in_(sorted(ids))))
-    return {int(i): str(n) for i, n in rows}
-
-
-def batches(session: Session, project_id: int, *, purpose: str | None = None) -> list[BatchRow]:
-    """Batches of a project, newest first, with image counts and who made them."""
-    rows = list_batches(session, project_id, purpose=purpose)
-    names = _usernames(session, {b.created_by for b in rows if b.created_by is not None})
-    return [
-        BatchRow(
-            id=b.id,
-            name=b.name,
-            purpose=b.purpose,
-            file_count=b.file_count,
-            accepted=b.accepted_count,
-            duplicates=b.duplicate_count,
-            rejected=b.rejected_count,
-            images=count_images(session, project_id=project_id, batch_id=b.id),
-            created_by=names.get(b.created_by) if b.created_by is not None else None,
-            created_at=b.created_at,
+    with session_scope(factory) as session:
+        project = create_project(
+            session, name=name, description=description, actor=get_user(session, actor_id)
         )
-        for b in rows
-    ]
+        return ProjectRow(project.id, project.name, project.description, project.created_at)
+
+
+def batches(
+    factory: SessionFactory, project_id: int, *, purpose: str | None = None
+) -> list[BatchRow]:
+    """Batches of a project, newest first, with image counts and who made them."""
+    with session_scope(factory) as session:
+        rows = list_batches(session, project_id, purpose=purpose)
+        names = usernames(session, {b.created_by for b in rows if b.created_by is not None})
+        return [
+            BatchRow(
+                id=b.id,
+                name=b.name,
+                purpose=b.purpose,
+                file_count=b.file_count,
+                accepted=b.accepted_count,
+                duplicates=b.duplicate_count,
+                rejected=b.rejected_count,
+                images=count_images(session, project_id=project_id, batch_id=b.id),
+                created_by=names.get(b.created_by) if b.created_by is not None else None,
+                created_at=b.created_at,
+            )
+            for b in rows
+        ]
 
 
 def page_count(total: int, per_page: int) -> int:
@@ -122,7 +127,7 @@ def page_count(total: int, per_page: int) -> int:
 
 
 def image_tiles(
-    session: Session,
+    factory: SessionFactory,
     data_dir: Path,
     *,
     project_id: int,
@@ -131,28 +136,29 @@ def image_tiles(
     per_page: int,
 ) -> tuple[list[ImageTile], int]:
     """One page (1-based) of a batch's images, and the total number of images."""
-    total = count_images(session, project_id=project_id, batch_id=batch_id)
-    page = min(max(1, page), page_count(total, per_page))
-    rows = list_images(
-        session,
-        project_id=project_id,
-        batch_id=batch_id,
-        limit=per_page,
-        offset=(page - 1) * per_page,
-    )
-    tiles = [
-        ImageTile(
-            id=i.id,
-            name=i.original_name,
-            path=image_file_path(data_dir, i),
-            sha256=i.sha256,
-            category=i.category,
-            known_label=i.known_label,
-            width=i.width,
-            height=i.height,
+    with session_scope(factory) as session:
+        total = count_images(session, project_id=project_id, batch_id=batch_id)
+        page = min(max(1, page), page_count(total, per_page))
+        rows = list_images(
+            session,
+            project_id=project_id,
+            batch_id=batch_id,
+            limit=per_page,
+            offset=(page - 1) * per_page,
         )
-        for i in rows
-    ]
+        tiles = [
+            ImageTile(
+                id=i.id,
+                name=i.original_name,
+                path=image_file_path(data_dir, i),
+                sha256=i.sha256,
+                category=i.category,
+                known_label=i.known_label,
+                width=i.width,
+                height=i.height,
+            )
+            for i in rows
+        ]
     return tiles, total
 
 

@@ -13,20 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from db.models import Image, Score, User, Verdict, VerdictLabel
+from dashboard.services.store import SessionFactory
+from db.models import VerdictLabel
 from db.repositories import (
     ScoreOrder,
     ScoreRow,
     add_verdict,
+    count_scores,
     get_heatmap_png,
-    get_model_version,
     get_user,
+    list_categories,
     list_scores,
+    usernames,
     verdict_history,
 )
+from db.session import session_scope
 from db.storage import resolve_data_path
 
 logger = logging.getLogger(__name__)
@@ -89,26 +92,7 @@ def _page(session: Session, queue: QueueFilter, *, reviewed: bool | None, offset
     )
 
 
-def _scored_count(session: Session, queue: QueueFilter, *, reviewed_only: bool) -> int:
-    """Scores of the model (in the category), optionally only of images with a verdict.
-
-    A plain count without the threshold and latest-verdict joins of the queue query: an image
-    has a current verdict exactly when it has any verdict.
-    """
-    query = (
-        select(func.count())
-        .select_from(Score)
-        .join(Image, Image.id == Score.image_id)
-        .where(Score.model_version_id == queue.model_version_id)
-    )
-    if queue.category is not None:
-        query = query.where(Image.category == queue.category)
-    if reviewed_only:
-        query = query.where(exists().where(Verdict.image_id == Score.image_id))
-    return int(session.scalar(query) or 0)
-
-
-def queue_slot(session: Session, queue: QueueFilter, position: int) -> QueueSlot:
+def _queue_slot(session: Session, queue: QueueFilter, position: int) -> QueueSlot:
     """Load only the row at ``position`` plus the counts for the progress indicator."""
     position = max(0, position)
     current = _page(
@@ -123,11 +107,18 @@ def queue_slot(session: Session, queue: QueueFilter, position: int) -> QueueSlot
             total = current.total
             reviewed = _page(session, queue, reviewed=True, offset=0).total
     elif queue.unreviewed_only:
-        total = _scored_count(session, queue, reviewed_only=False)
+        total = count_scores(
+            session, model_version_id=queue.model_version_id, category=queue.category
+        )
         reviewed = total - current.total
     else:
         total = current.total
-        reviewed = _scored_count(session, queue, reviewed_only=True)
+        reviewed = count_scores(
+            session,
+            model_version_id=queue.model_version_id,
+            category=queue.category,
+            reviewed_only=True,
+        )
     item = current.items[0] if current.items else None
     return QueueSlot(item, position, current.total, total, reviewed)
 
@@ -139,25 +130,28 @@ def next_position(position: int, *, unreviewed_only: bool, saved: bool) -> int:
 
 
 def save_verdict(
-    session: Session,
+    factory: SessionFactory,
     *,
-    actor: User,
+    actor_id: int,
     image_id: int,
     label: str,
     model_version_id: int | None,
     note: str | None = None,
 ) -> int:
-    """Append a verdict by ``actor`` (reviewer or admin; else ``PermissionDeniedError``)."""
-    verdict = add_verdict(
-        session,
-        image_id=image_id,
-        label=label,
-        user=actor,
-        note=note,
-        model_version_id=model_version_id,
-    )
-    logger.info("verdict %s on image %s by %s", label, image_id, actor.username)
-    return int(verdict.id)
+    """Append a verdict by the user ``actor_id`` (reviewer or admin; else
+    ``PermissionDeniedError``) and commit it; returns the verdict id."""
+    with session_scope(factory) as session:
+        actor = get_user(session, actor_id)
+        verdict = add_verdict(
+            session,
+            image_id=image_id,
+            label=label,
+            user=actor,
+            note=note,
+            model_version_id=model_version_id,
+        )
+        logger.info("verdict %s on image %s by %s", label, image_id, actor.username)
+        return int(verdict.id)
 
 
 @dataclass(frozen=True)
@@ -170,23 +164,45 @@ class HistoryEntry:
     note: str | None
 
 
-def history(session: Session, image_id: int) -> list[HistoryEntry]:
+def _history(session: Session, image_id: int) -> list[HistoryEntry]:
     """Every verdict of an image, newest (= current) first, with reviewer names."""
     verdicts = verdict_history(session, image_id)
-    names = {uid: get_user(session, uid).username for uid in {v.user_id for v in verdicts}}
-    return [HistoryEntry(v.label, names[v.user_id], v.created_at, v.note) for v in verdicts]
+    names = usernames(session, {v.user_id for v in verdicts})
+    return [
+        HistoryEntry(v.label, names.get(v.user_id, f"user {v.user_id}"), v.created_at, v.note)
+        for v in verdicts
+    ]
 
 
-def heatmap_png(session: Session, *, image_id: int, model_version_id: int) -> bytes | None:
-    """The stored heatmap PNG of (image, model), or None."""
-    return get_heatmap_png(session, image_id=image_id, model_version_id=model_version_id)
+@dataclass(frozen=True)
+class QueueView:
+    """What the review page shows at one position: the slot, its heatmap and its history."""
+
+    slot: QueueSlot
+    heatmap_png: bytes | None
+    history: list[HistoryEntry]
+
+
+def queue_view(factory: SessionFactory, queue: QueueFilter, position: int) -> QueueView:
+    """Load only the row at ``position``, the progress counts, and that image's heatmap and
+    verdict history, in one transaction."""
+    with session_scope(factory) as session:
+        slot = _queue_slot(session, queue, position)
+        item = slot.item
+        if item is None:
+            return QueueView(slot, None, [])
+        png = get_heatmap_png(
+            session, image_id=item.image_id, model_version_id=item.model_version_id
+        )
+        return QueueView(slot, png, _history(session, item.image_id))
+
+
+def categories(factory: SessionFactory, project_id: int) -> list[str]:
+    """Distinct non-empty image categories of a project, sorted (for the queue filter)."""
+    with session_scope(factory) as session:
+        return list_categories(session, project_id)
 
 
 def image_path(data_dir: Path, item: ScoreRow) -> Path:
     """Absolute path of the queue item's image file."""
     return resolve_data_path(data_dir, item.storage_path)
-
-
-def model_name(session: Session, model_version_id: int) -> str:
-    """The name of a model version (for messages)."""
-    return get_model_version(session, model_version_id).name

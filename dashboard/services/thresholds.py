@@ -15,19 +15,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.services import metrics
+from dashboard.services.store import SessionFactory
 from dashboard.services.threshold_methods import METHOD_LABELS
-from db.models import Image, Score, Threshold, User, Verdict
+from db import repositories
+from db.models import Threshold
 from db.repositories import (
+    current_labels,
     effective_threshold,
     get_user,
+    list_scored_images,
     list_threshold_versions,
     restore_threshold,
     save_threshold,
+    usernames,
 )
+from db.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +65,10 @@ class LabelledData:
         return np.concatenate([self.scores, self.unlabelled_scores])
 
 
-def scored_categories(session: Session, model_version_id: int) -> list[str]:
+def scored_categories(factory: SessionFactory, model_version_id: int) -> list[str]:
     """Distinct non-empty categories of the images a model version scored."""
-    query = (
-        select(Image.category)
-        .distinct()
-        .join(Score, Score.image_id == Image.id)
-        .where(Score.model_version_id == model_version_id, Image.category.is_not(None))
-        .order_by(Image.category)
-    )
-    return [c for c in session.scalars(query) if c]
+    with session_scope(factory) as session:
+        return repositories.scored_categories(session, model_version_id)
 
 
 @dataclass(frozen=True)
@@ -83,18 +82,7 @@ class ScoredImages:
     from_verdict: np.ndarray  # bool: the truth is a reviewer verdict (else a known label)
 
 
-def current_labels(session: Session, model_version_id: int) -> dict[int, str]:
-    """The current (latest) verdict label of every reviewed image the model scored."""
-    rows = session.execute(
-        select(Verdict.image_id, Verdict.label)
-        .join(Score, Score.image_id == Verdict.image_id)
-        .where(Score.model_version_id == model_version_id)
-        .order_by(Verdict.created_at, Verdict.id)
-    )
-    return {int(image_id): str(label) for image_id, label in rows}  # the latest wins
-
-
-def scored_images(
+def _scored_images(
     session: Session, model_version_id: int, category: str | None, *, use_known_labels: bool
 ) -> ScoredImages:
     """Scores with their ground truth: the current reviewer verdict ("unsure" is none), else,
@@ -103,44 +91,32 @@ def scored_images(
     Two plain queries instead of the review queue's per-row joins (the same rule as
     ``list_labelled_scores``, which the tests check), so 5,000 images load in tens of ms.
     """
-    query = (
-        select(Score.image_id, Score.score, Image.category, Image.known_label)
-        .join(Image, Image.id == Score.image_id)
-        .where(Score.model_version_id == model_version_id)
-        .order_by(Score.id)
-    )
-    if category is not None:
-        query = query.where(Image.category == category)
-    rows = session.execute(query).all()
-    labels = current_labels(session, model_version_id)
+    rows = list_scored_images(session, model_version_id=model_version_id, category=category)
+    labels = current_labels(session, model_version_id=model_version_id)
     truths: list[str | None] = []
     from_verdict: list[bool] = []
-    for image_id, _, _, known in rows:
-        verdict = labels.get(image_id)
+    for row in rows:
+        verdict = labels.get(row.image_id)
         if verdict in ("anomalous", "normal"):
             truths.append(verdict)
             from_verdict.append(True)
         else:
-            truths.append(str(known) if use_known_labels and known is not None else None)
+            known = row.known_label if use_known_labels else None
+            truths.append(str(known) if known is not None else None)
             from_verdict.append(False)
     return ScoredImages(
-        image_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        scores=np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)),
-        categories=[r[2] for r in rows],
+        image_ids=np.fromiter((r.image_id for r in rows), dtype=np.int64, count=len(rows)),
+        scores=np.fromiter((r.score for r in rows), dtype=np.float64, count=len(rows)),
+        categories=[r.category for r in rows],
         truths=np.array(truths, dtype=object),
         from_verdict=np.array(from_verdict, dtype=bool),
     )
 
 
-def load_labelled(
-    session: Session,
-    model_version_id: int,
-    category: str | None,
-    *,
-    use_known_labels: bool,
+def _labelled(
+    session: Session, model_version_id: int, category: str | None, *, use_known_labels: bool
 ) -> LabelledData:
-    """Reviewed (and, optionally, known-label) scores of a model and scope, as numpy arrays."""
-    scored = scored_images(session, model_version_id, category, use_known_labels=use_known_labels)
+    scored = _scored_images(session, model_version_id, category, use_known_labels=use_known_labels)
     labelled = np.array([t is not None for t in scored.truths], dtype=bool)
     from_verdicts = int((scored.from_verdict & labelled).sum())
     return LabelledData(
@@ -153,6 +129,18 @@ def load_labelled(
     )
 
 
+def load_labelled(
+    factory: SessionFactory,
+    model_version_id: int,
+    category: str | None,
+    *,
+    use_known_labels: bool,
+) -> LabelledData:
+    """Reviewed (and, optionally, known-label) scores of a model and scope, as numpy arrays."""
+    with session_scope(factory) as session:
+        return _labelled(session, model_version_id, category, use_known_labels=use_known_labels)
+
+
 def model_verdicts(
     session: Session,
     model_version_id: int,
@@ -161,7 +149,8 @@ def model_verdicts(
 ) -> np.ndarray:
     """The model verdict of each score under the model's active thresholds, by the review
     queue's rule: without T2, score >= T1 is anomalous; with T2, >= T2 anomalous and T1..T2
-    review; a category's own threshold wins over the all-categories one; None without any."""
+    review; a category's own threshold wins over the all-categories one; None without any.
+    Runs inside the caller's transaction."""
     result = np.full(scores.shape, None, dtype=object)
     category_array = np.array(list(categories), dtype=object)
     for category in set(categories):
@@ -202,7 +191,7 @@ class ActiveThreshold:
     method: str
 
 
-def active_threshold(
+def _active(
     session: Session, model_version_id: int, category: str | None
 ) -> ActiveThreshold | None:
     """The threshold deciding ``category`` (its own, else the all-categories one), or None."""
@@ -212,6 +201,48 @@ def active_threshold(
     return ActiveThreshold(
         row.id, row.version, row.category, row.value, row.upper_value, row.method
     )
+
+
+def active_threshold(
+    factory: SessionFactory, model_version_id: int, category: str | None
+) -> ActiveThreshold | None:
+    """The threshold deciding ``category`` (its own, else the all-categories one), or None."""
+    with session_scope(factory) as session:
+        return _active(session, model_version_id, category)
+
+
+@dataclass(frozen=True)
+class TuningView:
+    """What the thresholds page needs for one model and scope, read in one transaction."""
+
+    data: LabelledData
+    known_available: int  # labelled images the known labels would add (0 when they are used)
+    active: ActiveThreshold | None
+    counts: dict[str, int]
+
+
+def tuning_view(
+    factory: SessionFactory,
+    model_version_id: int,
+    category: str | None,
+    *,
+    use_known_labels: bool,
+) -> TuningView:
+    """Labelled scores, how many known labels could add, the active threshold and its verdict
+    counts for one model and scope."""
+    with session_scope(factory) as session:
+        data = _labelled(session, model_version_id, category, use_known_labels=use_known_labels)
+        known_available = 0
+        if not use_known_labels and data.scores.size == 0:
+            known_available = _labelled(
+                session, model_version_id, category, use_known_labels=True
+            ).scores.size
+        return TuningView(
+            data=data,
+            known_available=known_available,
+            active=_active(session, model_version_id, category),
+            counts=_verdict_counts(session, model_version_id, category),
+        )
 
 
 @dataclass(frozen=True)
@@ -248,12 +279,13 @@ def _version(row: Threshold, names: dict[int, str]) -> ThresholdVersion:
 
 
 def list_versions(
-    session: Session, model_version_id: int, category: str | None
+    factory: SessionFactory, model_version_id: int, category: str | None
 ) -> list[ThresholdVersion]:
     """The versions of exactly this scope (None = all categories), newest first."""
-    rows = list_threshold_versions(session, model_version_id, category)
-    names = {uid: get_user(session, uid).username for uid in {r.created_by for r in rows} if uid}
-    return [_version(r, names) for r in rows]
+    with session_scope(factory) as session:
+        rows = list_threshold_versions(session, model_version_id, category)
+        names = usernames(session, {r.created_by for r in rows if r.created_by})
+        return [_version(r, names) for r in rows]
 
 
 def _short(values: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -298,9 +330,9 @@ def versions_frame(versions: list[ThresholdVersion]) -> pd.DataFrame:
 
 
 def save_version(
-    session: Session,
+    factory: SessionFactory,
     *,
-    actor: User,
+    actor_id: int,
     model_version_id: int,
     category: str | None,
     value: float,
@@ -309,43 +341,50 @@ def save_version(
     params: dict[str, Any],
     data: LabelledData,
 ) -> ThresholdVersion:
-    """Save a new active version with the metrics at that value (reviewers and admins)."""
-    row = save_threshold(
-        session,
-        model_version_id=model_version_id,
-        category=category,
-        value=float(value),
-        upper_value=None if upper_value is None else float(upper_value),
-        method=method,
-        params=params,
-        metrics=metrics_at(data, value, upper_value),
-        actor=actor,
-    )
-    logger.info(
-        "threshold v%s saved for model %s by %s", row.version, model_version_id, actor.username
-    )
-    return _version(row, {actor.id: actor.username})
+    """Save and commit a new active version with the metrics at that value (reviewers and
+    admins)."""
+    with session_scope(factory) as session:
+        actor = get_user(session, actor_id)
+        row = save_threshold(
+            session,
+            model_version_id=model_version_id,
+            category=category,
+            value=float(value),
+            upper_value=None if upper_value is None else float(upper_value),
+            method=method,
+            params=params,
+            metrics=metrics_at(data, value, upper_value),
+            actor=actor,
+        )
+        logger.info(
+            "threshold v%s saved for model %s by %s", row.version, model_version_id, actor.username
+        )
+        return _version(row, {actor.id: actor.username})
 
 
-def restore_version(session: Session, *, actor: User, threshold_id: int) -> ThresholdVersion:
-    """Make an older version active again (reviewers and admins)."""
-    row = restore_threshold(session, threshold_id, actor=actor)
-    names = {row.created_by: get_user(session, row.created_by).username} if row.created_by else {}
-    return _version(row, names)
+def restore_version(
+    factory: SessionFactory, *, actor_id: int, threshold_id: int
+) -> ThresholdVersion:
+    """Make an older version active again and commit (reviewers and admins)."""
+    with session_scope(factory) as session:
+        row = restore_threshold(session, threshold_id, actor=get_user(session, actor_id))
+        names = usernames(session, [row.created_by] if row.created_by else [])
+        return _version(row, names)
 
 
-def verdict_counts(session: Session, model_version_id: int, category: str | None) -> dict[str, int]:
+def _verdict_counts(
+    session: Session, model_version_id: int, category: str | None
+) -> dict[str, int]:
+    rows = list_scored_images(session, model_version_id=model_version_id, category=category)
+    scores = np.fromiter((r.score for r in rows), dtype=np.float64, count=len(rows))
+    verdicts = model_verdicts(session, model_version_id, scores, [r.category for r in rows])
+    return dict(Counter(str(v or "none") for v in verdicts.tolist()))
+
+
+def verdict_counts(
+    factory: SessionFactory, model_version_id: int, category: str | None
+) -> dict[str, int]:
     """How many stored scores the active threshold calls anomalous / normal / review ("none"
     without a threshold), computed from the scores and the active thresholds."""
-    query = (
-        select(Score.score, Image.category)
-        .join(Image, Image.id == Score.image_id)
-        .where(Score.model_version_id == model_version_id)
-    )
-    if category is not None:
-        query = query.where(Image.category == category)
-    rows = session.execute(query).all()
-    scores = np.fromiter((r[0] for r in rows), dtype=np.float64, count=len(rows))
-    verdicts = model_verdicts(session, model_version_id, scores, [r[1] for r in rows])
-    counts = Counter(str(v or "none") for v in verdicts.tolist())
-    return dict(counts)
+    with session_scope(factory) as session:
+        return _verdict_counts(session, model_version_id, category)

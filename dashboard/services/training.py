@@ -1,26 +1,25 @@
 """Queue training (one model version + job per attention variant) and scoring jobs.
 
-The worker reads exactly these ``params_json`` contracts:
-
-- train: ``{"model_version_id", "batch_ids", "image_ids", "category", "preset", "overrides"}``
-- score: ``{"model_version_id", "batch_ids", "image_ids", "heatmaps": true}``
-
-Rows are written here; the caller commits, then sends the jobs (``services.jobs.send_jobs``).
+The job params are :mod:`jobspec`'s ``TrainSpec`` and ``ScoreSpec``, the same classes the worker
+reads them back with. Each queue function writes its rows in one transaction, commits, then sends
+the jobs (``services.jobs.send_jobs``): a job is never sent before its row exists.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dashboard.services.jobs import SendResult, send_jobs
 from dashboard.services.models import VARIANT_NAMES
+from dashboard.services.store import SessionFactory
 from db.errors import InvalidValueError
-from db.models import BatchPurpose, Image, KnownLabel, ModelStatus, Role, User
+from db.models import BatchPurpose, KnownLabel, ModelStatus, Role, User
 from db.repositories import (
     UNLABELLED,
     count_images,
@@ -28,26 +27,31 @@ from db.repositories import (
     create_model_version,
     get_batch,
     get_model_version,
+    get_user,
+    list_categories,
     set_model_job,
 )
 from db.roles import require_role
+from db.session import session_scope
+from jobspec import (
+    OVERRIDE_LIMITS,
+    PRESET_HELP,
+    Backbone,
+    JobSpecError,
+    Overrides,
+    Preset,
+    ScoreSpec,
+    TrainSpec,
+    values_of,
+)
 
 logger = logging.getLogger(__name__)
 
-BACKBONES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0", "alexnet")
+BACKBONES: tuple[str, ...] = values_of(Backbone)
 PRESETS: dict[str, str] = {
-    "fast": "fast: a short schedule that is good enough to try things (default)",
-    "paper": "paper: the full schedule of the AttentDifferNet paper (slow)",
-    "tiny": "tiny: a few minutes on a CPU, for smoke tests",
+    preset.value: f"{preset}: {text}" for preset, text in PRESET_HELP.items()
 }
-DEFAULT_PRESET = "fast"
-OVERRIDE_LIMITS: dict[str, tuple[int, int]] = {
-    "epochs": (1, 1000),
-    "image_size": (32, 1024),
-    "test_views": (1, 64),
-    "cache_views_per_image": (1, 64),
-    "seed": (0, 2**31 - 1),
-}
+DEFAULT_PRESET = Preset.FAST.value
 
 
 @dataclass(frozen=True)
@@ -74,22 +78,24 @@ class QueuedJob:
     label: str  # e.g. "widget · CBAM"
 
 
-def _clean_overrides(overrides: dict[str, Any]) -> dict[str, int]:
-    clean: dict[str, int] = {}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if key not in OVERRIDE_LIMITS:
-            raise InvalidValueError(
-                f"unknown schedule override {key!r}; use {', '.join(OVERRIDE_LIMITS)}"
-            )
-        low, high = OVERRIDE_LIMITS[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidValueError(
-                f"{key} must be a whole number from {low} to {high}, got {value!r}"
-            )
-        clean[key] = value
-    return clean
+@dataclass(frozen=True)
+class SentJob:
+    """A committed job and what happened when it was handed to the workers."""
+
+    queued: QueuedJob
+    result: SendResult
+
+
+def _clean_overrides(overrides: dict[str, Any]) -> Overrides:
+    unknown = sorted(set(overrides) - set(OVERRIDE_LIMITS))
+    if unknown:
+        raise InvalidValueError(
+            f"unknown schedule override {unknown[0]!r}; use {', '.join(OVERRIDE_LIMITS)}"
+        )
+    try:
+        return Overrides(**{k: v for k, v in overrides.items() if v is not None})
+    except JobSpecError as exc:
+        raise InvalidValueError(str(exc)) from exc
 
 
 def _check_batches(
@@ -111,7 +117,7 @@ def _check_batches(
     return ids
 
 
-def count_selected_images(
+def _count_selected(
     session: Session,
     project_id: int,
     batch_ids: Sequence[int],
@@ -119,8 +125,6 @@ def count_selected_images(
     *,
     training: bool = False,
 ) -> int:
-    """How many images the chosen batches (and category) hold; with ``training``, only those
-    a model learns from (images known to be anomalous are left out)."""
     labels: tuple[str | None, ...] = (KnownLabel.NORMAL.value, UNLABELLED) if training else (None,)
     return sum(
         count_images(
@@ -131,21 +135,26 @@ def count_selected_images(
     )
 
 
-def categories_of(session: Session, project_id: int, batch_ids: Sequence[int]) -> list[str]:
+def count_selected_images(
+    factory: SessionFactory,
+    project_id: int,
+    batch_ids: Sequence[int],
+    category: str | None = None,
+    *,
+    training: bool = False,
+) -> int:
+    """How many images the chosen batches (and category) hold; with ``training``, only those
+    a model learns from (images known to be anomalous are left out)."""
+    with session_scope(factory) as session:
+        return _count_selected(session, project_id, batch_ids, category, training=training)
+
+
+def categories_of(factory: SessionFactory, project_id: int, batch_ids: Sequence[int]) -> list[str]:
     """Distinct non-empty image categories inside the chosen batches."""
     if not batch_ids:
         return []
-    query = (
-        select(Image.category)
-        .distinct()
-        .where(
-            Image.project_id == project_id,
-            Image.batch_id.in_(sorted(set(batch_ids))),
-            Image.category.is_not(None),
-        )
-        .order_by(Image.category)
-    )
-    return [c for c in session.scalars(query) if c]
+    with session_scope(factory) as session:
+        return list_categories(session, project_id, batch_ids=batch_ids)
 
 
 def model_label(name: str, variant: str, several: bool) -> str:
@@ -153,7 +162,43 @@ def model_label(name: str, variant: str, several: bool) -> str:
     return f"{name.strip()} · {VARIANT_NAMES[variant]}" if several else name.strip()
 
 
-def queue_training(session: Session, request: TrainRequest, *, actor: User) -> list[QueuedJob]:
+def queue_training(
+    factory: SessionFactory, request: TrainRequest, *, actor_id: int
+) -> list[SentJob]:
+    """Create one pending model version and one queued train job per variant, commit, then
+    send the jobs (a broker problem leaves them queued and is reported, not raised)."""
+    with session_scope(factory) as session:
+        queued = _write_training(session, request, actor=get_user(session, actor_id))
+    return _send(queued)
+
+
+def queue_scoring(
+    factory: SessionFactory,
+    *,
+    project_id: int,
+    model_version_id: int,
+    batch_ids: Sequence[int],
+    actor_id: int,
+) -> SentJob:
+    """Create one queued score job for a ready model version and the chosen batches, commit,
+    then send it."""
+    with session_scope(factory) as session:
+        queued = _write_scoring(
+            session,
+            project_id=project_id,
+            model_version_id=model_version_id,
+            batch_ids=batch_ids,
+            actor=get_user(session, actor_id),
+        )
+    return _send([queued])[0]
+
+
+def _send(queued: list[QueuedJob]) -> list[SentJob]:
+    results = send_jobs((q.job_id, q.kind) for q in queued)
+    return [SentJob(q, r) for q, r in zip(queued, results, strict=True)]
+
+
+def _write_training(session: Session, request: TrainRequest, *, actor: User) -> list[QueuedJob]:
     """Create one pending model version and one queued train job per variant (not committed)."""
     require_role(actor, Role.REVIEWER, action="train models")
     variants = list(dict.fromkeys(request.variants))
@@ -170,14 +215,13 @@ def queue_training(session: Session, request: TrainRequest, *, actor: User) -> l
         )
     if request.preset not in PRESETS:
         raise InvalidValueError(f"unknown preset {request.preset!r}; use {', '.join(PRESETS)}")
+    preset = Preset(request.preset)
     if not request.name.strip():
         raise InvalidValueError("the model name is empty; give the model a name")
     overrides = _clean_overrides(dict(request.overrides))
     batch_ids = _check_batches(session, request.project_id, request.batch_ids, BatchPurpose.TRAIN)
     category = (request.category or "").strip() or None
-    image_count = count_selected_images(
-        session, request.project_id, batch_ids, category, training=True
-    )
+    image_count = _count_selected(session, request.project_id, batch_ids, category, training=True)
     if image_count == 0:
         where = f" in category {category!r}" if category else ""
         raise InvalidValueError(
@@ -197,16 +241,20 @@ def queue_training(session: Session, request: TrainRequest, *, actor: User) -> l
             training_image_count=image_count,
             actor=actor,
         )
-        params: dict[str, Any] = {
-            "model_version_id": model.id,
-            "batch_ids": batch_ids,
-            "image_ids": None,
-            "category": category,
-            "preset": request.preset,
-            "overrides": overrides,
-        }
+        with _spec_errors():
+            spec = TrainSpec(
+                model_version_id=model.id,
+                batch_ids=tuple(batch_ids),
+                category=category,
+                preset=preset,
+                overrides=overrides,
+            )
         job = create_job(
-            session, kind="train", project_id=request.project_id, params=params, actor=actor
+            session,
+            kind=spec.kind,
+            project_id=request.project_id,
+            params=spec.to_params(),
+            actor=actor,
         )
         set_model_job(session, model.id, job.id)
         queued.append(QueuedJob(job.id, "train", model.id, label))
@@ -214,7 +262,7 @@ def queue_training(session: Session, request: TrainRequest, *, actor: User) -> l
     return queued
 
 
-def queue_scoring(
+def _write_scoring(
     session: Session,
     *,
     project_id: int,
@@ -233,13 +281,20 @@ def queue_scoring(
             "succeed (see Jobs) or pick a ready model"
         )
     ids = _check_batches(session, project_id, batch_ids, None)
-    if count_selected_images(session, project_id, ids) == 0:
+    if _count_selected(session, project_id, ids) == 0:
         raise InvalidValueError("the chosen batches hold no images; upload images first")
-    params: dict[str, Any] = {
-        "model_version_id": model.id,
-        "batch_ids": ids,
-        "image_ids": None,
-        "heatmaps": True,
-    }
-    job = create_job(session, kind="score", project_id=project_id, params=params, actor=actor)
+    with _spec_errors():
+        spec = ScoreSpec(model_version_id=model.id, batch_ids=tuple(ids))
+    job = create_job(
+        session, kind=spec.kind, project_id=project_id, params=spec.to_params(), actor=actor
+    )
     return QueuedJob(job.id, "score", model.id, model.name)
+
+
+@contextmanager
+def _spec_errors() -> Iterator[None]:
+    """Job-spec validation errors, shown as the store's."""
+    try:
+        yield
+    except JobSpecError as exc:
+        raise InvalidValueError(str(exc)) from exc

@@ -9,11 +9,13 @@ from pathlib import PurePosixPath
 
 from sqlalchemy.orm import Session
 
+from dashboard.services.store import SessionFactory
 from db.errors import IngestError, LabelFileError
 from db.ingest import IngestOutcome, IngestStatus, ingest_files, ingest_zip, record_rejected_upload
 from db.labels import CsvLabels, FolderLabels, LabelSource
 from db.models import User
-from db.repositories import create_batch
+from db.repositories import create_batch, get_user
+from db.session import session_scope
 from db.settings import StoreSettings
 
 logger = logging.getLogger(__name__)
@@ -106,7 +108,7 @@ def _counting(
 
 
 def upload_batch(
-    session: Session,
+    factory: SessionFactory,
     *,
     settings: StoreSettings,
     project_id: int,
@@ -115,16 +117,43 @@ def upload_batch(
     files: Iterable[UploadedItem],
     labels: LabelSource | None = None,
     category: str | None = None,
-    actor: User,
+    actor_id: int,
     progress: Progress | None = None,
 ) -> UploadResult:
-    """Create a batch and ingest every file and zip into it; a refused zip becomes one rejected
-    row and never undoes the other files. Raises only for problems with the upload as a whole
-    (no files, bad batch name, no permission)."""
+    """Create a batch and ingest every file and zip into it, in one transaction; a refused zip
+    becomes one rejected row and never undoes the other files. Raises only for problems with
+    the upload as a whole (no files, bad batch name, no permission); then nothing is stored."""
     items = [f for f in files if f is not None]
     if not items:
         raise IngestError("no files chosen; add images or zip files to upload")
-    category = (category or "").strip() or None
+    with session_scope(factory) as session:
+        return _ingest(
+            session,
+            settings=settings,
+            project_id=project_id,
+            batch_name=batch_name,
+            purpose=purpose,
+            items=items,
+            labels=labels,
+            category=(category or "").strip() or None,
+            actor=get_user(session, actor_id),
+            progress=progress,
+        )
+
+
+def _ingest(
+    session: Session,
+    *,
+    settings: StoreSettings,
+    project_id: int,
+    batch_name: str,
+    purpose: str,
+    items: list[UploadedItem],
+    labels: LabelSource | None,
+    category: str | None,
+    actor: User,
+    progress: Progress | None,
+) -> UploadResult:
     batch = create_batch(
         session, project_id=project_id, name=batch_name, purpose=purpose, actor=actor
     )

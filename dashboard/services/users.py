@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
-from db.models import Role, User
-from db.repositories import create_user, list_users, set_active, set_password, set_role
+from dashboard.services.store import SessionFactory
+from db.models import Role
+from db.repositories import create_user, get_user, list_users, set_active, set_password, set_role
+from db.session import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -32,31 +32,41 @@ class UserRow:
     created_at: datetime | None
 
 
-def users_table(session: Session) -> list[UserRow]:
+def users_table(factory: SessionFactory) -> list[UserRow]:
     """Every user, ordered by name."""
-    return [
-        UserRow(u.id, u.username, str(u.role), bool(u.is_active), u.created_at)
-        for u in list_users(session)
-    ]
+    with session_scope(factory) as session:
+        return [
+            UserRow(u.id, u.username, str(u.role), bool(u.is_active), u.created_at)
+            for u in list_users(session)
+        ]
 
 
-def add_user(session: Session, *, username: str, password: str, role: str, actor: User) -> UserRow:
+def add_user(
+    factory: SessionFactory, *, username: str, password: str, role: str, actor_id: int
+) -> UserRow:
     """Create a user (admins only)."""
-    user = create_user(session, username=username, password=password, role=role, actor=actor)
-    logger.info("admin %r created user %r (%s)", actor.username, user.username, role)
-    return UserRow(user.id, user.username, str(user.role), True, user.created_at)
+    with session_scope(factory) as session:
+        actor = get_user(session, actor_id)
+        user = create_user(session, username=username, password=password, role=role, actor=actor)
+        logger.info("admin %r created user %r (%s)", actor.username, user.username, role)
+        return UserRow(user.id, user.username, str(user.role), True, user.created_at)
 
 
-def change_role(session: Session, user_id: int, role: str, *, actor: User) -> None:
+def change_role(factory: SessionFactory, user_id: int, role: str, *, actor_id: int) -> None:
     """Give a user another role (admins only; the last active admin stays admin)."""
-    set_role(session, user_id, role, actor=actor)
+    with session_scope(factory) as session:
+        set_role(session, user_id, role, actor=get_user(session, actor_id))
 
 
-def change_active(session: Session, user_id: int, active: bool, *, actor: User) -> None:
+def change_active(factory: SessionFactory, user_id: int, active: bool, *, actor_id: int) -> None:
     """Deactivate or reactivate a user (admins only; the last active admin stays active)."""
-    set_active(session, user_id, active, actor=actor)
+    with session_scope(factory) as session:
+        set_active(session, user_id, active, actor=get_user(session, actor_id))
 
 
-def reset_password(session: Session, user_id: int, new_password: str, *, actor: User) -> None:
+def reset_password(
+    factory: SessionFactory, user_id: int, new_password: str, *, actor_id: int
+) -> None:
     """Set a new password for a user (admins for others; anyone for themselves)."""
-    set_password(session, user_id, new_password, actor=actor)
+    with session_scope(factory) as session:
+        set_password(session, user_id, new_password, actor=get_user(session, actor_id))

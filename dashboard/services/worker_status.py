@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from jobspec import Backbone, values_of
+
 logger = logging.getLogger(__name__)
 
 WORKERS_FOLDER = "workers"
-BACKBONES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0", "alexnet")
+BACKBONES: tuple[str, ...] = values_of(Backbone)
 NO_REPORT = "no worker has reported yet"
 
 

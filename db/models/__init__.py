@@ -3,10 +3,8 @@
 from db.models.audit import AuditEntry
 from db.models.base import Base, UTCDateTime, utcnow
 from db.models.enums import (
-    FINISHED_JOB_STATUSES,
     ROLE_RANK,
     BatchPurpose,
-    JobKind,
     JobStatus,
     KnownLabel,
     ModelStatus,
@@ -24,7 +22,6 @@ from db.models.scoring import Heatmap, Score
 from db.models.users import User
 
 __all__ = [
-    "FINISHED_JOB_STATUSES",
     "ROLE_RANK",
     "AuditEntry",
     "Base",
@@ -33,7 +30,6 @@ __all__ = [
     "Image",
     "ImageBatch",
     "Job",
-    "JobKind",
     "JobStatus",
     "KnownLabel",
     "ModelStatus",

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# The job contract names the attention variants; the store checks its column against them.
+from jobspec import Variant as Variant
+from jobspec import values_of as values_of
+
 
 class Role(StrEnum):
     """What a user may do; each role includes the ones below it."""
@@ -46,14 +50,6 @@ class ModelVerdict(StrEnum):
     REVIEW = "review"  # inside a two-threshold review band
 
 
-class Variant(StrEnum):
-    """Attention variant of an AttentDifferNet model."""
-
-    NONE = "none"
-    SE = "se"
-    CBAM = "cbam"
-
-
 class ModelStatus(StrEnum):
     """Life cycle of a model version."""
 
@@ -72,17 +68,6 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-FINISHED_JOB_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-
-
-class JobKind(StrEnum):
-    """Common job kinds (any short name is accepted)."""
-
-    TRAIN = "train"
-    SCORE = "score"
-    EVALUATE = "evaluate"
-
-
 class ThresholdMethod(StrEnum):
     """How a threshold value was chosen."""
 
@@ -92,8 +77,3 @@ class ThresholdMethod(StrEnum):
     MAX_FALSE_ALARM_RATE = "max_false_alarm_rate"
     MIN_COST = "min_cost"
     REVIEW_BAND = "review_band"
-
-
-def values_of(enum: type[StrEnum]) -> tuple[str, ...]:
-    """The stored values of a string enum, in declaration order."""
-    return tuple(member.value for member in enum)

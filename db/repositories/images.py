@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy import Select, func, select
@@ -146,14 +147,18 @@ def list_image_ids(
     return list(session.scalars(query.with_only_columns(Image.id).order_by(Image.id)))
 
 
-def list_categories(session: Session, project_id: int) -> list[str]:
-    """Distinct non-empty image categories of a project, sorted."""
+def list_categories(
+    session: Session, project_id: int, *, batch_ids: Iterable[int] | None = None
+) -> list[str]:
+    """Distinct non-empty image categories of a project (only in `batch_ids` when given), sorted."""
     query = (
         select(Image.category)
         .distinct()
         .where(Image.project_id == project_id, Image.category.is_not(None))
         .order_by(Image.category)
     )
+    if batch_ids is not None:
+        query = query.where(Image.batch_id.in_(sorted(set(batch_ids))))
     return [c for c in session.scalars(query) if c]
 
 

@@ -2,13 +2,18 @@
 
 Life cycle: queued -> running (claim) -> succeeded | failed | cancelled. A queued job can be
 cancelled or failed directly; a running job whose worker stopped can be re-queued.
+
+Each claim starts a new attempt (``attempts`` counts them). The writes of a running attempt
+(heartbeat, progress, finishing) name that attempt and change the row only while it is still
+``running`` as that attempt, so an attempt whose job was re-queued and claimed again can no
+longer write into the next attempt's row.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -74,31 +79,45 @@ def _reload(session: Session, job_id: int) -> Job:
     return job
 
 
-def _guarded_update(session: Session, job_id: int, allowed: Iterable[str], **values: Any) -> bool:
-    """UPDATE the job only while its status is one of `allowed`; True if a row changed."""
-    statement = (
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_([str(s) for s in allowed]))
-        .values(**values)
-    )
+def _guarded_update(
+    session: Session,
+    job_id: int,
+    allowed: Iterable[str],
+    *,
+    attempt: int | None = None,
+    **values: Any,
+) -> bool:
+    """UPDATE the job only while its status is one of `allowed` (and, when `attempt` is given,
+    while it is still that attempt); True if a row changed."""
+    conditions = [Job.id == job_id, Job.status.in_([str(s) for s in allowed])]
+    if attempt is not None:
+        conditions.append(Job.attempts == attempt)
+    statement = update(Job).where(*conditions).values(**values)
     result = cast(CursorResult[Any], session.execute(statement))
     return result.rowcount == 1
 
 
-def _state_error(session: Session, job_id: int, wanted: str) -> JobStateError:
+def _finishable(attempt: int | None) -> list[JobStatus]:
+    """Statuses a finishing write accepts: an attempt finishes only its own running job."""
+    if attempt is not None:
+        return [JobStatus.RUNNING]
+    return [JobStatus.QUEUED, JobStatus.RUNNING]
+
+
+def _state_error(
+    session: Session, job_id: int, wanted: str, attempt: int | None = None
+) -> JobStateError:
     job = _reload(session, job_id)
+    if attempt is not None and job.status == JobStatus.RUNNING.value and job.attempts != attempt:
+        return JobStateError(
+            f"job {job_id} ({job.kind}) is running as attempt {job.attempts}; attempt {attempt} "
+            f"cannot be {wanted}. It was re-queued after its worker looked dead and is now run "
+            "by another worker."
+        )
     return JobStateError(
         f"job {job_id} ({job.kind}) is {job.status}; it cannot be {wanted} from that status. "
         "Reload the job list; another worker or person may have changed it."
     )
-
-
-def set_celery_task_id(session: Session, job_id: int, celery_task_id: str) -> Job:
-    """Remember the broker's task id of a job (after sending it)."""
-    job = get_job(session, job_id)
-    job.celery_task_id = celery_task_id
-    session.flush()
-    return job
 
 
 def claim_job(
@@ -138,11 +157,18 @@ def claim_job(
 
 
 def update_progress(
-    session: Session, job_id: int, progress: float, message: str | None = None
+    session: Session,
+    job_id: int,
+    progress: float,
+    message: str | None = None,
+    *,
+    details: Mapping[str, Any] | None = None,
+    attempt: int | None = None,
 ) -> bool:
-    """Set progress (0..1) and message of a running job, and refresh its heartbeat.
+    """Set progress (0..1), message and live details (stored as ``{"live": details}`` in the
+    result) of a running job, and refresh its heartbeat.
 
-    One UPDATE, nothing loaded. False when the job is no longer running.
+    One UPDATE, nothing loaded. False when the job is no longer running (as `attempt`, if given).
     """
     if math.isnan(progress) or not -_PROGRESS_TOLERANCE <= progress <= 1 + _PROGRESS_TOLERANCE:
         raise InvalidValueError(f"progress must be between 0 and 1, got {progress!r}")
@@ -152,12 +178,17 @@ def update_progress(
     }
     if message is not None:
         values["message"] = message
-    return _guarded_update(session, job_id, [JobStatus.RUNNING], **values)
+    if details is not None:
+        values["result_json"] = {"live": dict(details)}
+    return _guarded_update(session, job_id, [JobStatus.RUNNING], attempt=attempt, **values)
 
 
-def heartbeat(session: Session, job_id: int) -> bool:
-    """Record that the worker of a running job is alive; False when it is not running."""
-    return _guarded_update(session, job_id, [JobStatus.RUNNING], heartbeat_at=utcnow())
+def heartbeat(session: Session, job_id: int, *, attempt: int) -> bool:
+    """Record that attempt `attempt` of a running job is alive; False when the job is no longer
+    running as that attempt (re-queued, claimed again, or finished)."""
+    return _guarded_update(
+        session, job_id, [JobStatus.RUNNING], attempt=attempt, heartbeat_at=utcnow()
+    )
 
 
 def finish_succeeded(
@@ -166,21 +197,20 @@ def finish_succeeded(
     *,
     message: str | None = None,
     result: dict[str, Any] | None = None,
+    attempt: int | None = None,
 ) -> Job:
-    """Mark a running job succeeded (progress 1), or raise `JobStateError`."""
-    changed = _guarded_update(
+    """Mark a running job (as `attempt`, if given) succeeded with progress 1, or raise
+    `JobStateError`."""
+    return _finish(
         session,
         job_id,
+        JobStatus.SUCCEEDED,
         [JobStatus.RUNNING],
-        status=JobStatus.SUCCEEDED.value,
+        attempt,
         progress=1.0,
         message=message,
         result_json=result,
-        finished_at=utcnow(),
     )
-    if not changed:
-        raise _state_error(session, job_id, "marked succeeded")
-    return _reload(session, job_id)
 
 
 def finish_failed(
@@ -189,36 +219,62 @@ def finish_failed(
     *,
     error: str,
     message: str | None = None,
+    attempt: int | None = None,
 ) -> Job:
-    """Mark a queued or running job failed with an error text people can act on."""
+    """Mark a queued or running job failed with an error text people can act on.
+
+    With `attempt`, only a job still running as that attempt; else `JobStateError`.
+    """
     if not error.strip():
         raise InvalidValueError("a failed job needs an error text that says what went wrong")
-    changed = _guarded_update(
+    return _finish(
         session,
         job_id,
-        [JobStatus.QUEUED, JobStatus.RUNNING],
-        status=JobStatus.FAILED.value,
+        JobStatus.FAILED,
+        _finishable(attempt),
+        attempt,
         error=error,
         message=message,
-        finished_at=utcnow(),
     )
-    if not changed:
-        raise _state_error(session, job_id, "marked failed")
-    return _reload(session, job_id)
 
 
-def finish_cancelled(session: Session, job_id: int, *, message: str | None = None) -> Job:
-    """Mark a queued or running job cancelled (the worker calls this after stopping)."""
+def finish_cancelled(
+    session: Session, job_id: int, *, message: str | None = None, attempt: int | None = None
+) -> Job:
+    """Mark a queued or running job cancelled (the worker calls this after stopping).
+
+    With `attempt`, only a job still running as that attempt; else `JobStateError`.
+    """
+    return _finish(
+        session,
+        job_id,
+        JobStatus.CANCELLED,
+        _finishable(attempt),
+        attempt,
+        message=message or "cancelled on request",
+    )
+
+
+def _finish(
+    session: Session,
+    job_id: int,
+    status: JobStatus,
+    allowed: Iterable[str],
+    attempt: int | None,
+    **values: Any,
+) -> Job:
+    """Move the job to the finished `status` from one of `allowed`, or raise `JobStateError`."""
     changed = _guarded_update(
         session,
         job_id,
-        [JobStatus.QUEUED, JobStatus.RUNNING],
-        status=JobStatus.CANCELLED.value,
-        message=message or "cancelled on request",
+        allowed,
+        attempt=attempt,
+        status=status.value,
         finished_at=utcnow(),
+        **values,
     )
     if not changed:
-        raise _state_error(session, job_id, "marked cancelled")
+        raise _state_error(session, job_id, f"marked {status.value}", attempt)
     return _reload(session, job_id)
 
 
@@ -305,11 +361,12 @@ def find_stale_jobs(
     return list(session.scalars(query))
 
 
-def requeue_job(session: Session, job_id: int, *, reason: str) -> bool:
+def requeue_job(session: Session, job_id: int, *, reason: str, attempt: int | None = None) -> bool:
     """Put a running job (whose worker died) back in the queue; True if it was re-queued.
 
-    A job that was asked to cancel is marked cancelled instead, and False is returned. The
-    caller resends the task and decides, from `attempts`, when to fail the job instead.
+    A job that was asked to cancel is marked cancelled instead, and False is returned. With
+    `attempt`, only a job still running as that attempt changes (False otherwise). The caller
+    resends the task and decides, from `attempts`, when to fail the job instead.
     """
     job = get_job(session, job_id)
     if job.cancel_requested:
@@ -317,6 +374,7 @@ def requeue_job(session: Session, job_id: int, *, reason: str) -> bool:
             session,
             job_id,
             [JobStatus.RUNNING],
+            attempt=attempt,
             status=JobStatus.CANCELLED.value,
             message=f"cancelled on request; {reason}",
             finished_at=utcnow(),
@@ -327,6 +385,7 @@ def requeue_job(session: Session, job_id: int, *, reason: str) -> bool:
         session,
         job_id,
         [JobStatus.RUNNING],
+        attempt=attempt,
         status=JobStatus.QUEUED.value,
         worker_name=None,
         started_at=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -143,3 +144,16 @@ def list_model_versions(
     return list(
         session.scalars(query.order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc()))
     )
+
+
+def model_names(session: Session, model_version_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """(name, variant) of each existing model version among `model_version_ids`."""
+    ids = sorted(set(model_version_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(ModelVersion.id, ModelVersion.name, ModelVersion.variant).where(
+            ModelVersion.id.in_(ids)
+        )
+    )
+    return {int(i): (str(name), str(variant)) for i, name, variant in rows}

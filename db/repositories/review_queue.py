@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from db.errors import InvalidValueError
@@ -163,7 +163,7 @@ def _base_query(model_version_id: int) -> _Parts:
         )
         .outerjoin(
             current,
-            current.id == latest_verdict_id(Image.id).correlate(Image).scalar_subquery(),
+            current.id == latest_verdict_id(Image.id),
         )
         .outerjoin(reviewer, reviewer.id == current.user_id)
         .where(Score.model_version_id == model_version_id)
@@ -295,3 +295,28 @@ def list_labelled_scores(
             continue
         out.append(LabelledScore(row["image_id"], row["category"], row["score"], label, source))
     return out
+
+
+def count_scores(
+    session: Session,
+    *,
+    model_version_id: int,
+    category: str | None = None,
+    reviewed_only: bool = False,
+) -> int:
+    """Scores of a model version (in `category`), optionally only of reviewed images.
+
+    A plain count without the threshold and current-verdict joins of the queue: an image has a
+    current verdict exactly when it has any verdict.
+    """
+    query = (
+        select(func.count())
+        .select_from(Score)
+        .join(Image, Image.id == Score.image_id)
+        .where(Score.model_version_id == model_version_id)
+    )
+    if category is not None:
+        query = query.where(Image.category == category)
+    if reviewed_only:
+        query = query.where(exists().where(Verdict.image_id == Score.image_id))
+    return int(session.scalar(query) or 0)

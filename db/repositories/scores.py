@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image as PILImage
@@ -14,8 +15,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from db.errors import InvalidValueError, NotFoundError
-from db.models import Heatmap, Score, utcnow
-from db.repositories._common import get_or_raise
+from db.models import Heatmap, Image, Score, utcnow
+
+
+@dataclass(frozen=True)
+class ScoredImage:
+    """One score of a model version with what the dashboard shows about its image."""
+
+    image_id: int
+    score: float
+    category: str | None
+    known_label: str | None
+    original_name: str
+    storage_path: str
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -95,11 +107,6 @@ def upsert_score(
     return row
 
 
-def get_score(session: Session, score_id: int) -> Score:
-    """The score with this id, or `NotFoundError`."""
-    return get_or_raise(session, Score, score_id, "score")
-
-
 def find_score(session: Session, *, image_id: int, model_version_id: int) -> Score | None:
     """The score of (image, model version), or None when it was not scored yet."""
     return session.scalars(
@@ -119,3 +126,40 @@ def get_heatmap_png(session: Session, *, image_id: int, model_version_id: int) -
         .join(Score, Score.id == Heatmap.score_id)
         .where(Score.image_id == image_id, Score.model_version_id == model_version_id)
     )
+
+
+def list_scored_images(
+    session: Session, *, model_version_id: int, category: str | None = None
+) -> list[ScoredImage]:
+    """Every score of a model version (only images of `category` when given), in score order."""
+    query = (
+        select(
+            Score.image_id,
+            Score.score,
+            Image.category,
+            Image.known_label,
+            Image.original_name,
+            Image.storage_path,
+        )
+        .join(Image, Image.id == Score.image_id)
+        .where(Score.model_version_id == model_version_id)
+        .order_by(Score.id)
+    )
+    if category is not None:
+        query = query.where(Image.category == category)
+    return [
+        ScoredImage(int(i), float(s), c, k, str(n), str(p))
+        for i, s, c, k, n, p in session.execute(query)
+    ]
+
+
+def scored_categories(session: Session, model_version_id: int) -> list[str]:
+    """Distinct non-empty categories of the images a model version scored, sorted."""
+    query = (
+        select(Image.category)
+        .distinct()
+        .join(Score, Score.image_id == Image.id)
+        .where(Score.model_version_id == model_version_id, Image.category.is_not(None))
+        .order_by(Image.category)
+    )
+    return [c for c in session.scalars(query) if c]

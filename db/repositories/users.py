@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from functools import cache
 
 from sqlalchemy import func, select
@@ -48,6 +49,15 @@ def get_user_by_name(session: Session, username: str) -> User | None:
     return session.scalars(
         select(User).where(User.username == username.strip().lower())
     ).one_or_none()
+
+
+def usernames(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
+    """The user name of each existing user among `user_ids`."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(ids)))
+    return {int(i): str(name) for i, name in rows}
 
 
 def count_users(session: Session) -> int:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, ScalarSelect, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.orm.util import AliasedClass
 
-from db.models import Role, User, Verdict, VerdictLabel
+from db.models import Role, Score, User, Verdict, VerdictLabel
 from db.repositories._common import check_choice, clean_optional
 from db.repositories.audit import record_audit
 from db.repositories.images import get_image
@@ -47,25 +49,29 @@ def add_verdict(
     return verdict
 
 
-def latest_verdict_id(image_id: ColumnElement[int] | InstrumentedAttribute[int]) -> Select[int]:
-    """Subquery: id of the latest verdict of the image `image_id` refers to."""
+def _newest_first(verdict: type[Verdict] | AliasedClass[Verdict]) -> tuple[Any, Any]:
+    return verdict.created_at.desc(), verdict.id.desc()
+
+
+def latest_verdict_id(
+    image_id: int | ColumnElement[int] | InstrumentedAttribute[int],
+) -> ScalarSelect[int]:
+    """The current-verdict rule, as a scalar subquery: the id of the latest verdict (by
+    created_at, then id) of the image ``image_id`` names, correlated to the enclosing query."""
     newer = aliased(Verdict)
     return (
         select(newer.id)
         .where(newer.image_id == image_id)
-        .order_by(newer.created_at.desc(), newer.id.desc())
+        .order_by(*_newest_first(newer))
         .limit(1)
+        .correlate_except(newer)
+        .scalar_subquery()
     )
 
 
 def current_verdict(session: Session, image_id: int) -> Verdict | None:
     """The latest verdict of an image, or None when nobody has reviewed it."""
-    return session.scalars(
-        select(Verdict)
-        .where(Verdict.image_id == image_id)
-        .order_by(Verdict.created_at.desc(), Verdict.id.desc())
-        .limit(1)
-    ).first()
+    return session.scalars(select(Verdict).where(Verdict.id == latest_verdict_id(image_id))).first()
 
 
 def current_verdicts(session: Session, image_ids: Iterable[int]) -> dict[int, Verdict]:
@@ -73,20 +79,29 @@ def current_verdicts(session: Session, image_ids: Iterable[int]) -> dict[int, Ve
     ids = sorted(set(image_ids))
     if not ids:
         return {}
-    outer = aliased(Verdict)
-    query = select(outer).where(
-        outer.image_id.in_(ids),
-        outer.id == latest_verdict_id(outer.image_id).scalar_subquery(),
+    query = select(Verdict).where(
+        Verdict.image_id.in_(ids), Verdict.id == latest_verdict_id(Verdict.image_id)
     )
     return {v.image_id: v for v in session.scalars(query)}
+
+
+def current_labels(session: Session, *, model_version_id: int) -> dict[int, str]:
+    """The current verdict label of every reviewed image that ``model_version_id`` scored."""
+    query = (
+        select(Verdict.image_id, Verdict.label)
+        .join(Score, Score.image_id == Verdict.image_id)
+        .where(
+            Score.model_version_id == model_version_id,
+            Verdict.id == latest_verdict_id(Verdict.image_id),
+        )
+    )
+    return {int(image_id): str(label) for image_id, label in session.execute(query)}
 
 
 def verdict_history(session: Session, image_id: int) -> list[Verdict]:
     """Every verdict of an image, newest (= current) first."""
     return list(
         session.scalars(
-            select(Verdict)
-            .where(Verdict.image_id == image_id)
-            .order_by(Verdict.created_at.desc(), Verdict.id.desc())
+            select(Verdict).where(Verdict.image_id == image_id).order_by(*_newest_first(Verdict))
         )
     )

@@ -25,6 +25,7 @@ from engine.models.components.backbones import weights_status
 from engine.presets import preset_config
 from engine.training import train
 from engine.visualize import heatmap_to_png, overlay_heatmap
+from jobspec import Backbone
 
 EXIT_OK = 0
 EXIT_PARTIAL = 3  # some images could not be read; the rest were processed
@@ -174,7 +175,7 @@ def demo_command(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     split = make_elpv_split(args.cell_type, seed=0)
     split.write(out_dir / f"elpv_{args.cell_type}-split.json")
-    model = ModelConfig(variant=args.variant, backbone=BackboneConfig(name="mobilenet_v2"))
+    model = ModelConfig(variant=args.variant, backbone=BackboneConfig(name=Backbone.MOBILENET_V2))
     base = preset_config("fast", model)
     config = base.replace(train=dataclasses.replace(base.train, epochs=args.epochs))
     print(

@@ -6,18 +6,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from engine.config import (
-    BACKBONES,
-    VARIANTS,
-    AttentionConfig,
-    BackboneConfig,
-    DetectorConfig,
-    ModelConfig,
-)
+from engine.config import BACKBONES, VARIANTS, AttentionConfig, DetectorConfig
 from engine.data.elpv import make_elpv_split
 from engine.data.sources import ImageRecord, folder_records, mvtec_split
-from engine.errors import DatasetError
-from engine.presets import PRESETS, preset_config
+from engine.errors import ConfigError, DatasetError
+from engine.presets import PRESETS, apply_overrides, detector_config, model_for
+from jobspec import JobSpecError, Overrides
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, several_variants: bool = False) -> None:
@@ -86,34 +80,31 @@ def add_model_options(parser: argparse.ArgumentParser, *, several_variants: bool
 
 def config_from_args(args: argparse.Namespace, variant: str | None = None) -> DetectorConfig:
     """A :class:`DetectorConfig` from the preset, an optional JSON file and the overrides."""
-    model = ModelConfig(
-        variant=variant or args.variant,  # type: ignore[arg-type]
-        backbone=BackboneConfig(
-            name=args.backbone, weights=args.weights, weights_path=args.weights_path
-        ),
-        attention=AttentionConfig(train_attention=args.train_attention),
+    try:
+        overrides = Overrides(
+            epochs=args.epochs,
+            image_size=args.image_size,
+            test_views=args.test_views,
+            cache_views_per_image=args.cache_views,
+            seed=args.seed,
+        )
+    except JobSpecError as exc:
+        raise ConfigError(str(exc)) from exc
+    model = model_for(
+        variant or args.variant, args.backbone, args.weights, weights_path=args.weights_path
     )
-    config = (
-        DetectorConfig.from_json(args.config.read_text())
-        if args.config
-        else preset_config(args.preset, model)
+    model = dataclasses.replace(
+        model, attention=AttentionConfig(train_attention=args.train_attention)
     )
     if args.config:
-        config = config.replace(model=dataclasses.replace(config.model, variant=model.variant))
-    train_cfg, score_cfg, model_cfg = config.train, config.score, config.model
-    if args.epochs:
-        train_cfg = dataclasses.replace(train_cfg, epochs=args.epochs)
-    if args.cache_views:
-        train_cfg = dataclasses.replace(train_cfg, cache_views_per_image=args.cache_views)
+        stored = DetectorConfig.from_json(args.config.read_text())
+        base = stored.replace(model=dataclasses.replace(stored.model, variant=model.variant))
+        config = apply_overrides(base, overrides, args.device)
+    else:
+        config = detector_config(args.preset, model, overrides, args.device)
     if args.no_feature_cache:
-        train_cfg = dataclasses.replace(train_cfg, feature_cache=False)
-    if args.image_size:
-        model_cfg = dataclasses.replace(model_cfg, image_size=args.image_size)
-    if args.test_views:
-        score_cfg = dataclasses.replace(score_cfg, test_views=args.test_views)
-    train_cfg = dataclasses.replace(train_cfg, seed=args.seed, device=args.device)
-    score_cfg = dataclasses.replace(score_cfg, device=args.device)
-    return DetectorConfig(model=model_cfg, train=train_cfg, score=score_cfg)
+        config = config.replace(train=dataclasses.replace(config.train, feature_cache=False))
+    return config
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:

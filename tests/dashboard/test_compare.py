@@ -12,10 +12,12 @@ from sklearn.metrics import roc_auc_score
 from dashboard.services import compare as service
 from dashboard.services.models import ModelChoice
 from db.repositories import (
+    add_verdict,
     claim_job,
     create_job,
     create_model_version,
     finish_succeeded,
+    get_heatmap_png,
     get_user,
     list_scores,
     mark_model_ready,
@@ -115,8 +117,7 @@ def test_models_are_grouped_by_training_images(studio: StudioData, open_page: Op
     other = _add_model(
         studio, "none", _se_scores(studio), [studio.train_batch.id, studio.inspect_batch.id]
     )
-    with session_scope(studio.factory) as session:
-        groups = service.training_groups(session, studio.project.id)
+    groups = service.training_groups(studio.factory, studio.project.id)
     assert [len(g.models) for g in groups] == [1, 2]  # the newest group first
     assert groups[0].models[0].id == other
     assert groups[0].batch_ids == tuple(sorted([studio.train_batch.id, studio.inspect_batch.id]))
@@ -216,9 +217,9 @@ def test_verdicts_follow_the_same_rule_as_the_review_queue(studio: StudioData) -
         save_threshold(
             session, model_version_id=studio.model.id, value=0.6, category="widget", method="manual"
         )
+    groups = service.training_groups(studio.factory, studio.project.id)
+    comparison = service.load_comparison(studio.factory, groups[0].models)
     with session_scope(studio.factory) as session:
-        groups = service.training_groups(session, studio.project.id)
-        comparison = service.load_comparison(session, groups[0].models)
         for row, model in enumerate(comparison.models):
             page = list_scores(session, model_version_id=model.id, limit=100)
             expected = {r.image_id: r.model_verdict for r in page.items}
@@ -226,3 +227,41 @@ def test_verdicts_follow_the_same_rule_as_the_review_queue(studio: StudioData) -
             assert got == expected
     assert "review" in comparison.verdicts[1].tolist()  # SENet's band is in force
     assert "review" not in comparison.verdicts[0].tolist()  # CBAM: the category's own wins
+
+
+def test_truth_is_the_current_verdict_else_the_known_label(studio: StudioData) -> None:
+    _add_model(studio, "se", _se_scores(studio), [studio.train_batch.id])
+    normal, other_normal = studio.inspect_batch.normal_ids[:2]
+    defect = studio.inspect_batch.anomalous_ids[0]
+    with session_scope(studio.factory) as session:
+        reviewer = get_user(session, studio.users["reviewer"].id)
+        # A changed mind: the latest verdict counts. "Unsure" falls back to the known label.
+        add_verdict(session, image_id=normal, label="normal", user=reviewer)
+        add_verdict(session, image_id=normal, label="anomalous", user=reviewer)
+        add_verdict(session, image_id=defect, label="unsure", user=reviewer)
+        add_verdict(session, image_id=other_normal, label="unsure", user=reviewer)
+        add_verdict(session, image_id=other_normal, label="anomalous", user=reviewer)
+    groups = service.training_groups(studio.factory, studio.project.id)
+    comparison = service.load_comparison(studio.factory, groups[0].models)
+    truths = dict(zip(comparison.image_ids.tolist(), comparison.truths.tolist(), strict=True))
+    assert truths[normal] == "anomalous" and truths[other_normal] == "anomalous"
+    assert truths[defect] == "anomalous"  # the known label
+    assert sum(t == "anomalous" for t in truths.values()) == 6
+    assert comparison.labelled.all()
+
+
+def test_heatmaps_of_one_image_come_per_model(studio: StudioData) -> None:
+    se = _add_model(studio, "se", _se_scores(studio), [studio.train_batch.id])
+    image_id = studio.inspect_batch.image_ids[0]
+    (group,) = service.training_groups(studio.factory, studio.project.id)
+    pngs = service.heatmap_pngs(studio.factory, image_id, group.models)
+    with session_scope(studio.factory) as session:
+        expected = [
+            get_heatmap_png(session, image_id=image_id, model_version_id=m.id) for m in group.models
+        ]
+    assert [m.id for m in group.models] == [studio.model.id, se]
+    assert pngs == expected and all(p is not None and p.startswith(b"\x89PNG") for p in pngs)
+    assert pngs[0] != pngs[1]
+    comparison = service.load_comparison(studio.factory, group.models)
+    index = comparison.image_ids.tolist().index(image_id)
+    assert service.image_path(studio.settings.data_dir, comparison, index).is_file()

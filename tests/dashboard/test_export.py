@@ -59,8 +59,7 @@ def reviewed(studio: StudioData) -> StudioData:
 
 
 def test_rows_carry_every_field(reviewed: StudioData) -> None:
-    with session_scope(reviewed.factory) as session:
-        rows = export.rows_for_model(session, reviewed.model.id)
+    rows = export.rows_for_model(reviewed.factory, reviewed.model.id)
     assert len(rows) == 10
     assert [r.score for r in rows] == sorted((r.score for r in rows), reverse=True)
     top = rows[0]
@@ -77,8 +76,7 @@ def test_rows_carry_every_field(reviewed: StudioData) -> None:
 
 
 def test_csv_escapes_odd_names_and_neutralises_formulas(reviewed: StudioData) -> None:
-    with session_scope(reviewed.factory) as session:
-        rows = export.rows_for_model(session, reviewed.model.id)
+    rows = export.rows_for_model(reviewed.factory, reviewed.model.id)
     text = export.to_csv(rows)
     parsed = list(csv.DictReader(io.StringIO(text, newline="")))
     assert list(parsed[0]) == list(export.COLUMNS)
@@ -95,8 +93,7 @@ def test_csv_escapes_odd_names_and_neutralises_formulas(reviewed: StudioData) ->
 
 
 def test_json_keeps_names_exact_and_times_iso(reviewed: StudioData) -> None:
-    with session_scope(reviewed.factory) as session:
-        rows = export.rows_for_model(session, reviewed.model.id)
+    rows = export.rows_for_model(reviewed.factory, reviewed.model.id)
     records = json.loads(export.to_json(rows))
     assert len(records) == len(rows) and set(records[0]) == set(export.COLUMNS)
     names = {r["file_name"] for r in records}
@@ -117,28 +114,26 @@ def test_project_export_covers_every_model_version(reviewed: StudioData) -> None
             model_version_id=other.id,
             score=3.5,
         )
-        rows = export.rows_for_project(session, reviewed.project.id)
+    rows = export.rows_for_project(reviewed.factory, reviewed.project.id)
     assert len(rows) == 11
     assert {r.model_version_id for r in rows} == {reviewed.model.id, other.id}
 
 
 def test_checkpoint_of_ready_and_pending_models(studio: StudioData) -> None:
+    info = export.checkpoint_file(studio.factory, studio.settings.data_dir, studio.model.id)
+    stored = studio.settings.data_dir / studio.model.artifact_path
+    assert info.path == stored
+    assert info.size_bytes == stored.stat().st_size
+    assert info.download_name == f"widget-cbam-cbam-mobilenet_v2-v{studio.model.id}.adn"
     with session_scope(studio.factory) as session:
-        info = export.checkpoint_file(session, studio.settings.data_dir, studio.model.id)
-        stored = studio.settings.data_dir / studio.model.artifact_path
-        assert info.size_bytes == stored.stat().st_size
-        assert info.download_name == f"widget-cbam-cbam-mobilenet_v2-v{studio.model.id}.adn"
         pending = create_model_version(
             session, project_id=studio.project.id, name="p", variant="se", backbone="alexnet"
-        )
-        with pytest.raises(InvalidValueError, match="only a ready model"):
-            export.checkpoint_file(session, studio.settings.data_dir, pending.id)
+        ).id
+    with pytest.raises(InvalidValueError, match="only a ready model"):
+        export.checkpoint_file(studio.factory, studio.settings.data_dir, pending)
     stored.unlink()
-    with (
-        session_scope(studio.factory) as session,
-        pytest.raises(InvalidValueError, match="missing"),
-    ):
-        export.checkpoint_file(session, studio.settings.data_dir, studio.model.id)
+    with pytest.raises(InvalidValueError, match="missing"):
+        export.checkpoint_file(studio.factory, studio.settings.data_dir, studio.model.id)
     assert export.human_size(512) == "512 bytes"
     assert export.human_size(3 * 1024 * 1024) == "3.0 MB"
 

@@ -163,29 +163,46 @@ def test_retry_a_failed_training_job(
 
 
 def test_retry_with_broker_down_says_the_job_stays_queued(
-    open_page: OpenPage, studio: StudioData, job_scene: dict[str, int], broker_down
+    open_page: OpenPage,
+    studio: StudioData,
+    job_scene: dict[str, int],
+    broker_down: list[tuple[int, str]],
 ) -> None:
     app = open_page(PAGE, role="reviewer").run()
     app.selectbox(key="adn_retry_pick").set_value(job_scene["failed"])
     app.button(key="adn_retry_job").click().run()
-    assert "stays queued" in app.error[0].value
     with session_scope(studio.factory) as session:
-        statuses = [j.status for j in list_recent_jobs(session, project_id=studio.project.id)]
-    assert statuses.count("queued") == 2
+        newest = list_recent_jobs(session, project_id=studio.project.id, limit=1)[0]
+        assert newest.id > max(job_scene["running"], job_scene["queued"], job_scene["failed"])
+        # The new job, not the failed one, was handed to the (refusing) broker ...
+        assert broker_down == [(newest.id, "train")]
+        # ... and its row is untouched by the failed send: queued, never claimed, no error.
+        assert (newest.kind, newest.status, newest.attempts) == ("train", "queued", 0)
+        assert (newest.error, newest.started_at, newest.finished_at) == (None, None, None)
+        model = get_model_version(session, newest.params_json["model_version_id"])
+        assert (model.status, model.job_id) == ("pending", newest.id)
+        assert get_job(session, job_scene["failed"]).status == "failed"
+        assert get_job(session, job_scene["queued"]).status == "queued"
+    error = app.error[0].value
+    assert error.startswith(f"Job {newest.id} is saved.") and "stays queued" in error
 
 
 def test_service_refuses_viewer_and_unfinished_retry(
-    studio: StudioData, job_scene: dict[str, int]
+    studio: StudioData, job_scene: dict[str, int], dispatch_calls: list[tuple[int, str]]
 ) -> None:
+    viewer = studio.users["viewer"].id
+    with pytest.raises(PermissionDeniedError):
+        job_service.cancel_job(studio.factory, job_scene["queued"], actor_id=viewer)
+    with pytest.raises(PermissionDeniedError):
+        job_service.retry_job(studio.factory, job_scene["failed"], actor_id=viewer)
+    reviewer = studio.users["reviewer"].id
+    with pytest.raises(JobStateError, match="only failed or cancelled"):
+        job_service.retry_job(studio.factory, job_scene["running"], actor_id=reviewer)
     with session_scope(studio.factory) as session:
-        viewer = get_user(session, studio.users["viewer"].id)
-        with pytest.raises(PermissionDeniedError):
-            job_service.cancel_job(session, job_scene["queued"], actor=viewer)
-        with pytest.raises(PermissionDeniedError):
-            job_service.retry_job(session, job_scene["failed"], actor=viewer)
-        reviewer = get_user(session, studio.users["reviewer"].id)
-        with pytest.raises(JobStateError, match="only failed or cancelled"):
-            job_service.retry_job(session, job_scene["running"], actor=reviewer)
+        assert get_job(session, job_scene["queued"]).status == "queued"
+        jobs = list_recent_jobs(session, project_id=studio.project.id)
+    assert len(jobs) == 4  # nothing was written by the refused calls
+    assert dispatch_calls == []
 
 
 def test_retry_of_a_score_job_keeps_its_params(
@@ -198,11 +215,40 @@ def test_retry_of_a_score_job_keeps_its_params(
         "heatmaps": True,
     }
     with session_scope(studio.factory) as session:
-        reviewer = get_user(session, studio.users["reviewer"].id)
         job = create_job(session, kind="score", project_id=studio.project.id, params=params)
         claim_job(session, job.id, worker_name="w")
         finish_failed(session, job.id, error="worker lost")
-        new_id = job_service.retry_job(session, job.id, actor=reviewer)
-        assert get_job(session, new_id).params_json == params
-    assert job_service.send_jobs([(new_id, "score")])[0].sent
+        old_id = job.id
+    result = job_service.retry_job(studio.factory, old_id, actor_id=studio.users["reviewer"].id)
+    new_id = result.job_id
+    assert new_id != old_id
+    assert (result.kind, result.sent, result.task_id) == ("score", True, f"task-{new_id}")
+    with session_scope(studio.factory) as session:
+        retried = get_job(session, new_id)
+        assert retried.params_json == params
+        assert (retried.kind, retried.status) == ("score", "queued")
     assert dispatch_calls == [(new_id, "score")]
+    assert job_service.send_jobs([(new_id, "score")])[0].sent
+    assert dispatch_calls == [(new_id, "score"), (new_id, "score")]
+
+
+def test_service_retry_with_broker_down_reports_the_saved_job(
+    studio: StudioData, job_scene: dict[str, int], broker_down: list[tuple[int, str]]
+) -> None:
+    result = job_service.retry_job(
+        studio.factory, job_scene["failed"], actor_id=studio.users["reviewer"].id
+    )
+    new_id = result.job_id
+    assert new_id > max(job_scene["running"], job_scene["queued"], job_scene["failed"])
+    assert broker_down == [(new_id, "train")]  # what was attempted: the new job, once
+    assert (result.kind, result.sent, result.task_id) == ("train", False, None)
+    assert result.problem is not None
+    assert f"job {new_id} could not be handed" in result.problem
+    assert "stays queued" in result.problem and "connection refused" in result.problem
+    with session_scope(studio.factory) as session:
+        saved = get_job(session, new_id)
+        assert (saved.status, saved.attempts, saved.error) == ("queued", 0, None)
+        assert saved.params_json == dict(
+            get_job(session, job_scene["failed"]).params_json,
+            model_version_id=saved.params_json["model_version_id"],
+        )

@@ -126,18 +126,17 @@ def test_thumbnail_grid_pages(
 
     files = [(f"img{i}.png", good_png(50 + i)) for i in range(30)]
     from dashboard.services.uploads import UploadedItem, upload_batch
-    from db.repositories import get_user
 
-    with session_scope(studio_factory) as session:
-        upload_batch(
-            session,
-            settings=studio_store,
-            project_id=studio_project.id,
-            batch_name="many",
-            purpose="inspect",
-            files=[UploadedItem(n, d) for n, d in files],
-            actor=get_user(session, studio_users["reviewer"].id),
-        )
+    result = upload_batch(
+        studio_factory,
+        settings=studio_store,
+        project_id=studio_project.id,
+        batch_name="many",
+        purpose="inspect",
+        files=[UploadedItem(n, d) for n, d in files],
+        actor_id=studio_users["reviewer"].id,
+    )
+    assert result.accepted == len(files)
     app = open_page(PAGE, role="viewer").run()
     assert len(app.get("image")) == 24
     page_input = next(n for n in app.number_input if n.label == "Page")

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from dashboard.services import projects as project_service
 from dashboard.services import uploads
 from db.errors import IngestError, LabelFileError, PermissionDeniedError
-from db.repositories import count_images, get_batch, get_user
+from db.repositories import count_images, get_batch, list_batches
 from db.session import session_scope
 from tests.dashboard.conftest import ProjectInfo, StudioUser, png_bytes
 from tests.fixtures.bad_images import write_bad_corpus, zip_bomb
@@ -30,17 +30,16 @@ def test_mixed_upload_gives_one_verdict_per_file_and_keeps_the_good_ones(
     items = _items(tmp_path / "corpus", sorted(corpus))
     items.append(uploads.UploadedItem("again/valid.png", items[-1].data))  # a duplicate
     progress: list[tuple[int, int]] = []
-    with session_scope(studio_factory) as session:
-        result = uploads.upload_batch(
-            session,
-            settings=studio_store,
-            project_id=studio_project.id,
-            batch_name="mixed",
-            purpose="inspect",
-            files=items,
-            actor=get_user(session, studio_users["reviewer"].id),
-            progress=lambda done, total, _name: progress.append((done, total)),
-        )
+    result = uploads.upload_batch(
+        studio_factory,
+        settings=studio_store,
+        project_id=studio_project.id,
+        batch_name="mixed",
+        purpose="inspect",
+        files=items,
+        actor_id=studio_users["reviewer"].id,
+        progress=lambda done, total, _name: progress.append((done, total)),
+    )
     by_name = {o.name: o for o in result.outcomes}
     for name, expected in corpus.items():
         wanted = "accepted" if expected == "ok" else "rejected"
@@ -71,16 +70,15 @@ def test_refused_zip_is_one_rejected_row_and_other_files_stay(
         uploads.UploadedItem("good.zip", buffer.getvalue()),
         uploads.UploadedItem("loose.png", png_bytes(textured_image(32, seed=10))),
     ]
-    with session_scope(studio_factory) as session:
-        result = uploads.upload_batch(
-            session,
-            settings=studio_store,
-            project_id=studio_project.id,
-            batch_name="zips",
-            purpose="inspect",
-            files=items,
-            actor=get_user(session, studio_users["reviewer"].id),
-        )
+    result = uploads.upload_batch(
+        studio_factory,
+        settings=studio_store,
+        project_id=studio_project.id,
+        batch_name="zips",
+        purpose="inspect",
+        files=items,
+        actor_id=studio_users["reviewer"].id,
+    )
     rows = {o.name: o for o in result.outcomes}
     assert rows["bomb.zip"].status == "rejected"
     assert rows["bomb.zip"].reason.startswith("zip refused:")
@@ -95,33 +93,38 @@ def test_refused_zip_is_one_rejected_row_and_other_files_stay(
 def test_viewer_cannot_upload_through_the_service(
     studio_factory, studio_store, studio_users: dict[str, StudioUser], studio_project
 ) -> None:
-    with session_scope(studio_factory) as session:
-        viewer = get_user(session, studio_users["viewer"].id)
-        with pytest.raises(PermissionDeniedError):
-            uploads.upload_batch(
-                session,
-                settings=studio_store,
-                project_id=studio_project.id,
-                batch_name="sneaky",
-                purpose="train",
-                files=[uploads.UploadedItem("a.png", png_bytes(textured_image(32)))],
-                actor=viewer,
-            )
-        with pytest.raises(PermissionDeniedError):
-            project_service.new_project(session, name="nope", description=None, actor=viewer)
+    viewer = studio_users["viewer"].id
+    with pytest.raises(PermissionDeniedError):
+        uploads.upload_batch(
+            studio_factory,
+            settings=studio_store,
+            project_id=studio_project.id,
+            batch_name="sneaky",
+            purpose="train",
+            files=[uploads.UploadedItem("a.png", png_bytes(textured_image(32)))],
+            actor_id=viewer,
+        )
+    with pytest.raises(PermissionDeniedError):
+        project_service.new_project(studio_factory, name="nope", description=None, actor_id=viewer)
+    with session_scope(studio_factory) as session:  # nothing was stored
+        assert list_batches(session, studio_project.id) == []
+        assert count_images(session, project_id=studio_project.id) == 0
+    assert [p.name for p in project_service.projects(studio_factory)] == [studio_project.name]
 
 
 def test_empty_upload_is_refused(studio_factory, studio_store, studio_users, studio_project):
-    with session_scope(studio_factory) as session, pytest.raises(IngestError, match="no files"):
+    with pytest.raises(IngestError, match="no files"):
         uploads.upload_batch(
-            session,
+            studio_factory,
             settings=studio_store,
             project_id=studio_project.id,
             batch_name="empty",
             purpose="train",
             files=[],
-            actor=get_user(session, studio_users["reviewer"].id),
+            actor_id=studio_users["reviewer"].id,
         )
+    with session_scope(studio_factory) as session:
+        assert list_batches(session, studio_project.id) == []
 
 
 def test_label_sources() -> None:
@@ -161,7 +164,8 @@ def test_thumbnail_of_unreadable_file_is_none(tmp_path: Path) -> None:
 
 def test_batches_summary_names_creator_and_counts(studio_factory, train_batch, inspect_batch):
     with session_scope(studio_factory) as session:
-        rows = project_service.batches(session, get_batch(session, train_batch.id).project_id)
+        project_id = get_batch(session, train_batch.id).project_id
+    rows = project_service.batches(studio_factory, project_id)
     by_name = {r.name: r for r in rows}
     assert by_name[train_batch.name].images == 6
     assert by_name[inspect_batch.name].purpose == "inspect"

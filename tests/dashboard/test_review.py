@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.services import review as service
 from db.errors import PermissionDeniedError
-from db.repositories import get_image, get_user, list_scores, verdict_history
+from db.repositories import get_image, list_scores, verdict_history
 from db.session import session_scope
 from tests.dashboard.conftest import OpenPage, StudioData
 
@@ -111,10 +111,10 @@ def test_viewer_sees_the_queue_but_no_verdict_buttons(
 def test_service_refuses_a_viewer_verdict(studio: StudioData) -> None:
     image_id = studio.inspect_batch.image_ids[0]
     denied = pytest.raises(PermissionDeniedError, match=r"role 'viewer'.*need role admin")
-    with denied, session_scope(studio.factory) as session:
+    with denied:
         service.save_verdict(
-            session,
-            actor=get_user(session, studio.users["viewer"].id),
+            studio.factory,
+            actor_id=studio.users["viewer"].id,
             image_id=image_id,
             label="anomalous",
             model_version_id=studio.model.id,

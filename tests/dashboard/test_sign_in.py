@@ -72,6 +72,7 @@ def test_still_valid_rereads_role(studio_factory, studio_users: dict[str, Studio
 
     with session_scope(studio_factory) as session:
         set_role(session, studio_users["viewer"].id, "reviewer")
-        fresh = auth.still_valid(session, studio_users["viewer"].id)
-        assert fresh is not None and fresh.role == "reviewer"
-        assert auth.still_valid(session, 9999) is None
+    fresh = auth.still_valid(studio_factory, studio_users["viewer"].id)
+    assert fresh is not None and fresh.role == "reviewer"
+    assert (fresh.id, fresh.username) == (studio_users["viewer"].id, "viewer")
+    assert auth.still_valid(studio_factory, 9999) is None

@@ -236,11 +236,11 @@ def test_viewer_explores_but_cannot_save_or_restore(
 def test_service_refuses_a_viewer_save(studio: StudioData) -> None:
     from db.errors import PermissionDeniedError
 
-    with pytest.raises(PermissionDeniedError), session_scope(studio.factory) as session:
-        data = service.load_labelled(session, studio.model.id, None, use_known_labels=True)
+    data = service.load_labelled(studio.factory, studio.model.id, None, use_known_labels=True)
+    with pytest.raises(PermissionDeniedError):
         service.save_version(
-            session,
-            actor=get_user(session, studio.users["viewer"].id),
+            studio.factory,
+            actor_id=studio.users["viewer"].id,
             model_version_id=studio.model.id,
             category=None,
             value=0.9,
@@ -269,9 +269,10 @@ def test_category_scope_saves_its_own_threshold(studio: StudioData, open_page: O
 
 def test_load_labelled_splits_sources_and_unlabelled(studio: StudioData) -> None:
     _review(studio, {0.95: "anomalous", 0.1: "unsure"})
-    with session_scope(studio.factory) as session:
-        only_reviews = service.load_labelled(session, studio.model.id, None, use_known_labels=False)
-        with_known = service.load_labelled(session, studio.model.id, None, use_known_labels=True)
+    only_reviews = service.load_labelled(
+        studio.factory, studio.model.id, None, use_known_labels=False
+    )
+    with_known = service.load_labelled(studio.factory, studio.model.id, None, use_known_labels=True)
     assert (only_reviews.n_anomalous, only_reviews.n_normal) == (1, 0)
     assert only_reviews.unlabelled_scores.size == 7  # "unsure" is not a label
     assert (with_known.from_verdicts, with_known.from_known_labels) == (1, 7)
@@ -302,7 +303,7 @@ def test_labelled_data_matches_the_repository_rule(studio: StudioData, use_known
         expected = list_labelled_scores(
             session, model_version_id=studio.model.id, use_known_labels=use_known
         )
-        data = service.load_labelled(session, studio.model.id, None, use_known_labels=use_known)
+    data = service.load_labelled(studio.factory, studio.model.id, None, use_known_labels=use_known)
     assert sorted(zip(data.image_ids.tolist(), data.positives.tolist(), strict=True)) == sorted(
         (r.image_id, r.label == "anomalous") for r in expected
     )
@@ -329,9 +330,13 @@ def test_verdict_counts_match_the_sql_model_verdicts(
             restore.is_active = False
         for spec in thresholds:
             save_threshold(session, model_version_id=studio.model.id, method="manual", **spec)
-    with session_scope(studio.factory) as session:
-        for category in (None, "widget"):
+    for category in (None, "widget"):
+        with session_scope(studio.factory) as session:
             expected = count_model_verdicts(
                 session, model_version_id=studio.model.id, category=category
             )
-            assert service.verdict_counts(session, studio.model.id, category) == expected
+        assert service.verdict_counts(studio.factory, studio.model.id, category) == expected
+        view = service.tuning_view(
+            studio.factory, studio.model.id, category, use_known_labels=False
+        )
+        assert view.counts == expected

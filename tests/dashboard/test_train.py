@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-import worker.dispatch
 from db.repositories import get_model_version, list_model_versions, list_recent_jobs
 from db.session import session_scope
+from jobspec import ScoreSpec, TrainSpec
 from tests.dashboard.conftest import BatchInfo, ModelInfo, OpenPage, ProjectInfo
 
 PAGE = "dashboard/pages/train.py"
@@ -53,8 +53,8 @@ def test_queue_training_creates_one_model_and_job_per_variant(
                 "preset": "tiny",
                 "overrides": {"epochs": 3, "image_size": 64},
             }
-            # The worker's own validator accepts it unchanged.
-            assert worker.dispatch.check_train_params(job.params_json) == job.params_json
+            # The worker's reader accepts it unchanged.
+            assert TrainSpec.from_params(job.params_json).to_params() == job.params_json
             assert (model.status, model.variant, model.backbone) == (
                 "pending",
                 variant,
@@ -139,7 +139,7 @@ def test_queue_scoring_creates_one_score_job(
             "image_ids": None,
             "heatmaps": True,
         }
-        assert worker.dispatch.check_score_params(job.params_json) == job.params_json
+        assert ScoreSpec.from_params(job.params_json).to_params() == job.params_json
     assert dispatch_calls == [(job.id, "score")]
 
 

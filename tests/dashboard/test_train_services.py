@@ -10,7 +10,7 @@ import pytest
 from dashboard.services import models as models_service
 from dashboard.services import training, worker_status
 from db.errors import InvalidValueError, PermissionDeniedError
-from db.repositories import create_model_version, get_user, list_recent_jobs
+from db.repositories import create_model_version, list_model_versions, list_recent_jobs
 from db.session import session_scope
 from tests.dashboard.conftest import BatchInfo, ModelInfo, ProjectInfo, StudioUser
 
@@ -29,22 +29,33 @@ def _request(project: ProjectInfo, batches: list[int], **changes) -> training.Tr
 
 
 def test_viewer_cannot_queue_training_or_scoring(
-    studio_factory, studio_users: dict[str, StudioUser], studio_project, train_batch, ready_model
+    studio_factory,
+    studio_users: dict[str, StudioUser],
+    studio_project,
+    train_batch,
+    ready_model,
+    dispatch_calls: list[tuple[int, str]],
 ) -> None:
+    viewer = studio_users["viewer"].id
+    with pytest.raises(PermissionDeniedError):
+        training.queue_training(
+            studio_factory, _request(studio_project, [train_batch.id]), actor_id=viewer
+        )
+    with pytest.raises(PermissionDeniedError):
+        training.queue_scoring(
+            studio_factory,
+            project_id=studio_project.id,
+            model_version_id=ready_model.id,
+            batch_ids=[train_batch.id],
+            actor_id=viewer,
+        )
     with session_scope(studio_factory) as session:
-        viewer = get_user(session, studio_users["viewer"].id)
-        with pytest.raises(PermissionDeniedError):
-            training.queue_training(
-                session, _request(studio_project, [train_batch.id]), actor=viewer
-            )
-        with pytest.raises(PermissionDeniedError):
-            training.queue_scoring(
-                session,
-                project_id=studio_project.id,
-                model_version_id=ready_model.id,
-                batch_ids=[train_batch.id],
-                actor=viewer,
-            )
+        jobs = list_recent_jobs(session, project_id=studio_project.id)
+        assert [j.id for j in jobs] == [ready_model.job_id]  # only the fixture's training job
+        assert [m.id for m in list_model_versions(session, project_id=studio_project.id)] == [
+            ready_model.id
+        ]
+    assert dispatch_calls == []
 
 
 @pytest.mark.parametrize(
@@ -62,66 +73,87 @@ def test_viewer_cannot_queue_training_or_scoring(
     ],
 )
 def test_bad_training_requests_are_refused(
-    studio_factory, studio_users, studio_project, train_batch, changes, message
+    studio_factory,
+    studio_users,
+    studio_project,
+    train_batch,
+    changes,
+    message,
+    dispatch_calls: list[tuple[int, str]],
 ) -> None:
+    with pytest.raises(InvalidValueError, match=message):
+        training.queue_training(
+            studio_factory,
+            _request(studio_project, [train_batch.id], **changes),
+            actor_id=studio_users["reviewer"].id,
+        )
     with session_scope(studio_factory) as session:
-        actor = get_user(session, studio_users["reviewer"].id)
-        with pytest.raises(InvalidValueError, match=message):
-            training.queue_training(
-                session, _request(studio_project, [train_batch.id], **changes), actor=actor
-            )
         assert list_recent_jobs(session, project_id=studio_project.id) == []
+        assert list_model_versions(session, project_id=studio_project.id) == []
+    assert dispatch_calls == []
 
 
 def test_inspect_batches_are_not_training_data(
     studio_factory, studio_users, studio_project, inspect_batch: BatchInfo
 ) -> None:
+    with pytest.raises(InvalidValueError, match="not normal training images"):
+        training.queue_training(
+            studio_factory,
+            _request(studio_project, [inspect_batch.id]),
+            actor_id=studio_users["reviewer"].id,
+        )
     with session_scope(studio_factory) as session:
-        actor = get_user(session, studio_users["reviewer"].id)
-        with pytest.raises(InvalidValueError, match="not normal training images"):
-            training.queue_training(
-                session, _request(studio_project, [inspect_batch.id]), actor=actor
-            )
+        assert list_recent_jobs(session, project_id=studio_project.id) == []
 
 
 def test_training_count_leaves_out_known_anomalies(
     studio_factory, studio_project, train_batch: BatchInfo, inspect_batch: BatchInfo
 ) -> None:
-    with session_scope(studio_factory) as session:
-        ids = [train_batch.id, inspect_batch.id]
-        assert training.count_selected_images(session, studio_project.id, ids) == 14
-        assert training.count_selected_images(session, studio_project.id, ids, training=True) == 10
-        assert training.categories_of(session, studio_project.id, ids) == ["widget"]
-        assert training.categories_of(session, studio_project.id, []) == []
+    ids = [train_batch.id, inspect_batch.id]
+    assert training.count_selected_images(studio_factory, studio_project.id, ids) == 14
+    assert (
+        training.count_selected_images(studio_factory, studio_project.id, ids, training=True) == 10
+    )
+    assert training.categories_of(studio_factory, studio_project.id, ids) == ["widget"]
+    assert training.categories_of(studio_factory, studio_project.id, []) == []
 
 
 def test_scoring_needs_a_ready_model(
-    studio_factory, studio_users, studio_project, inspect_batch: BatchInfo, ready_model: ModelInfo
+    studio_factory,
+    studio_users,
+    studio_project,
+    inspect_batch: BatchInfo,
+    ready_model: ModelInfo,
+    dispatch_calls: list[tuple[int, str]],
 ) -> None:
+    actor = studio_users["reviewer"].id
     with session_scope(studio_factory) as session:
-        actor = get_user(session, studio_users["reviewer"].id)
         pending = create_model_version(
             session, project_id=studio_project.id, name="p", variant="se", backbone="alexnet"
+        ).id
+    with pytest.raises(InvalidValueError, match="not ready"):
+        training.queue_scoring(
+            studio_factory,
+            project_id=studio_project.id,
+            model_version_id=pending,
+            batch_ids=[inspect_batch.id],
+            actor_id=actor,
         )
-        with pytest.raises(InvalidValueError, match="not ready"):
-            training.queue_scoring(
-                session,
-                project_id=studio_project.id,
-                model_version_id=pending.id,
-                batch_ids=[inspect_batch.id],
-                actor=actor,
-            )
-        with pytest.raises(InvalidValueError, match="no batch chosen"):
-            training.queue_scoring(
-                session,
-                project_id=studio_project.id,
-                model_version_id=ready_model.id,
-                batch_ids=[],
-                actor=actor,
-            )
-        choices = models_service.model_choices(session, studio_project.id, status="ready")
-        assert [c.id for c in choices] == [ready_model.id]
-        assert "CBAM" in choices[0].label and "mobilenet_v2" in choices[0].label
+    with pytest.raises(InvalidValueError, match="no batch chosen"):
+        training.queue_scoring(
+            studio_factory,
+            project_id=studio_project.id,
+            model_version_id=ready_model.id,
+            batch_ids=[],
+            actor_id=actor,
+        )
+    assert dispatch_calls == []
+    choices = models_service.model_choices(studio_factory, studio_project.id, status="ready")
+    assert [c.id for c in choices] == [ready_model.id]
+    assert "CBAM" in choices[0].label and "mobilenet_v2" in choices[0].label
+    assert models_service.ready_models(studio_factory, studio_project.id) == choices
+    everything = models_service.model_choices(studio_factory, studio_project.id)
+    assert [c.id for c in everything] == [pending, ready_model.id]  # newest first
 
 
 def test_worker_reports_are_read_and_summarised(tmp_path: Path) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard.services import auth
 from dashboard.services import users as user_service
 from db.errors import ConflictError, PermissionDeniedError
 from db.repositories import authenticate, get_user, get_user_by_name
 from db.session import session_scope
-from tests.dashboard.conftest import OpenPage, StudioUser
+from tests.dashboard.conftest import PASSWORDS, OpenPage, StudioUser
 
 PAGE = "dashboard/pages/users.py"
 
@@ -103,20 +104,32 @@ def test_non_admins_get_no_controls(
 def test_service_refuses_non_admin_actors(
     studio_factory, studio_users: dict[str, StudioUser]
 ) -> None:
-    with session_scope(studio_factory) as session:
-        reviewer = get_user(session, studio_users["reviewer"].id)
-        with pytest.raises(PermissionDeniedError):
-            user_service.add_user(
-                session, username="mallory", password="mallory-pass", role="admin", actor=reviewer
-            )
-        with pytest.raises(PermissionDeniedError):
-            user_service.change_role(session, reviewer.id, "admin", actor=reviewer)
-        with pytest.raises(PermissionDeniedError):
-            user_service.reset_password(
-                session, studio_users["admin"].id, "taken-over-1", actor=reviewer
-            )
-        admin = get_user(session, studio_users["admin"].id)
-        with pytest.raises(ConflictError):
-            user_service.add_user(
-                session, username="viewer", password="another-pass", role="viewer", actor=admin
-            )
+    reviewer = studio_users["reviewer"].id
+    with pytest.raises(PermissionDeniedError):
+        user_service.add_user(
+            studio_factory,
+            username="mallory",
+            password="mallory-pass",
+            role="admin",
+            actor_id=reviewer,
+        )
+    with pytest.raises(PermissionDeniedError):
+        user_service.change_role(studio_factory, reviewer, "admin", actor_id=reviewer)
+    with pytest.raises(PermissionDeniedError):
+        user_service.reset_password(
+            studio_factory, studio_users["admin"].id, "taken-over-1", actor_id=reviewer
+        )
+    admin = studio_users["admin"].id
+    with pytest.raises(ConflictError):
+        user_service.add_user(
+            studio_factory,
+            username="viewer",
+            password="another-pass",
+            role="viewer",
+            actor_id=admin,
+        )
+    # Nothing the refused calls asked for was stored.
+    table = {u.username: u.role for u in user_service.users_table(studio_factory)}
+    assert table == {"admin": "admin", "reviewer": "reviewer", "viewer": "viewer"}
+    assert auth.check_credentials(studio_factory, "admin", PASSWORDS["admin"]) is not None
+    assert auth.check_credentials(studio_factory, "admin", "taken-over-1") is None

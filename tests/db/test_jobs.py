@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import InvalidValueError, JobStateError
-from db.models import utcnow
+from db.models import Job, utcnow
 from db.repositories import (
     claim_job,
     create_job,
@@ -45,7 +48,7 @@ def test_create_claim_progress_succeed(session: Session) -> None:
         0.25,
         "epoch 1/4",
     )
-    assert heartbeat(session, job.id) is True
+    assert heartbeat(session, job.id, attempt=1) is True
     with pytest.raises(InvalidValueError):
         update_progress(session, job.id, 1.5)
     with pytest.raises(InvalidValueError):
@@ -108,7 +111,7 @@ def test_stale_jobs_are_found_and_requeued(session: Session) -> None:
 
     later = utcnow() + timedelta(seconds=300)
     assert find_stale_jobs(session, older_than_s=600, now=later) == []
-    heartbeat(session, fresh.id)
+    heartbeat(session, fresh.id, attempt=1)
     found = find_stale_jobs(session, older_than_s=120, now=later)
     assert {j.id for j in found} == {fresh.id, stale.id, cancelled_stale.id}
     assert queued.id not in {j.id for j in found}
@@ -144,3 +147,63 @@ def test_list_recent_jobs(session: Session) -> None:
     assert len(list_recent_jobs(session, limit=2)) == 2
     with pytest.raises(InvalidValueError):
         list_recent_jobs(session, statuses=["sleeping"])
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def any_session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    """A session on SQLite (the embedded store) and on PostgreSQL (the team store)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("session")
+        return
+    factory: sessionmaker[Session] = request.getfixturevalue("pg_factory")
+    with factory() as session:
+        yield session
+        session.rollback()
+
+
+def _state(session: Session, job_id: int) -> tuple[Any, ...]:
+    return tuple(
+        session.execute(
+            select(
+                Job.status,
+                Job.attempts,
+                Job.worker_name,
+                Job.progress,
+                Job.message,
+                Job.error,
+                Job.result_json,
+                Job.heartbeat_at,
+                Job.finished_at,
+            ).where(Job.id == job_id)
+        ).one()
+    )
+
+
+def test_the_writes_of_an_overtaken_attempt_are_refused(any_session: Session) -> None:
+    session = any_session
+    job_id = create_job(session, kind="train").id
+    assert claim_job(session, job_id, worker_name="w1") is not None  # attempt 1
+    assert requeue_job(session, job_id, reason="w1 stopped responding", attempt=1) is True
+    assert heartbeat(session, job_id, attempt=1) is False  # queued: nobody's
+    with pytest.raises(JobStateError, match="is queued"):
+        finish_failed(session, job_id, error="late failure of attempt 1", attempt=1)
+    second = claim_job(session, job_id, worker_name="w2")
+    assert second is not None and second.attempts == 2
+    assert update_progress(session, job_id, 0.4, "epoch 4/10", details={"epoch": 4}, attempt=2)
+    before = _state(session, job_id)
+
+    assert heartbeat(session, job_id, attempt=1) is False
+    assert update_progress(session, job_id, 0.9, "epoch 9/10", details={"e": 9}, attempt=1) is False
+    assert requeue_job(session, job_id, reason="attempt 1 looks stale", attempt=1) is False
+    with pytest.raises(JobStateError, match="running as attempt 2; attempt 1 cannot"):
+        finish_succeeded(session, job_id, message="attempt 1 done", attempt=1)
+    with pytest.raises(JobStateError, match="running as attempt 2"):
+        finish_failed(session, job_id, error="attempt 1 failed", attempt=1)
+    with pytest.raises(JobStateError, match="running as attempt 2"):
+        finish_cancelled(session, job_id, message="attempt 1 stopped", attempt=1)
+    assert _state(session, job_id) == before
+
+    assert heartbeat(session, job_id, attempt=2) is True
+    done = finish_succeeded(session, job_id, message="trained", result={"ok": 1}, attempt=2)
+    assert (done.status, done.attempts, done.worker_name) == ("succeeded", 2, "w2")
+    assert heartbeat(session, job_id, attempt=2) is False  # finished: no longer running

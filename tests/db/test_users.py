@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import ConflictError, InvalidValueError, PermissionDeniedError
-from db.models import Role
+from db.models import Role, User
 from db.repositories import (
     authenticate,
     count_users,
@@ -19,12 +21,21 @@ from db.repositories import (
 from tests.db.factories import make_user
 
 
-def test_create_and_authenticate(session: Session) -> None:
+def test_create_and_authenticate(session: Session, session_factory: sessionmaker[Session]) -> None:
     user = create_user(session, username="  Alice ", password="long enough pw", role="reviewer")
     assert user.username == "alice"
     assert user.password_hash.startswith("$argon2id$")
     assert "long enough pw" not in user.password_hash
-    assert user.created_at.tzinfo is not None
+    stored = user.created_at
+    session.commit()
+    # Read the row back through the column type in a new session, not the in-memory value.
+    with session_factory() as fresh:
+        loaded = fresh.get(User, user.id)
+        assert loaded is not None
+        assert loaded is not user
+        assert loaded.created_at.tzinfo is not None
+        assert loaded.created_at.utcoffset() == timedelta(0)
+        assert loaded.created_at == stored
     assert authenticate(session, "ALICE", "long enough pw") == user
     assert authenticate(session, "alice", "wrong password") is None
     assert authenticate(session, "nobody", "long enough pw") is None

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import InvalidValueError, NotFoundError
 from db.models import Verdict
@@ -17,7 +17,9 @@ from db.repositories import (
 from tests.db.factories import make_batch, make_image, make_model, make_project, make_user
 
 
-def test_history_is_kept_and_latest_is_current(session: Session) -> None:
+def test_history_is_kept_and_latest_is_current(
+    session: Session, session_factory: sessionmaker[Session]
+) -> None:
     alice, bob = make_user(session), make_user(session)
     project = make_project(session)
     image = make_image(session, make_batch(session, project))
@@ -33,9 +35,19 @@ def test_history_is_kept_and_latest_is_current(session: Session) -> None:
     assert current_verdict(session, image.id) is second
     assert verdict_history(session, image.id) == [second, first]
     assert (first.user_id, first.model_version_id) == (alice.id, model.id)
-    assert first.created_at.tzinfo is not None
     audit = list_audit(session, action="verdict.add", entity_id=image.id)
     assert [a.user_id for a in audit] == [bob.id, alice.id]
+    stored = {first.id: first.created_at, second.id: second.created_at}
+    session.commit()
+    # Read the rows back through the column type in a new session, not the in-memory values.
+    with session_factory() as fresh:
+        loaded = {v.id: v for v in verdict_history(fresh, image.id)}
+        assert set(loaded) == set(stored)
+        for verdict_id, created_at in stored.items():
+            read_back = loaded[verdict_id].created_at
+            assert read_back.tzinfo is not None
+            assert read_back.utcoffset() == timedelta(0)
+            assert read_back == created_at
 
 
 def test_same_timestamp_is_broken_by_id(session: Session) -> None:

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from engine.cli.main import EXIT_ERROR, build_parser, main
+from engine.visualize import heatmap_from_png
 from tests.fixtures.synthetic import write_mvtec_tree
 
 TINY = ["--preset", "tiny", "--backbone", "alexnet", "--weights", "random", "--device", "cpu"]
@@ -109,6 +111,11 @@ def test_explain_writes_heatmap_and_overlay(model: Path, tree: Path, tmp_path: P
         ]
     )
     assert code == 0 and heat.stat().st_size > 0 and overlay.stat().st_size > 0
+    written = heatmap_from_png(heat.read_bytes())
+    with Image.open(image) as picture:
+        assert written.shape == (picture.height, picture.width)
+    # A real Grad-CAM map spans [0, 1]; a zero or flat one would still make a valid PNG.
+    assert written.max() > 0.9 and written.min() < 0.1 and written.std() > 0.05
 
 
 def test_reproduce_writes_the_paper_table(

@@ -25,7 +25,15 @@ def test_verdicts_follow_the_threshold(detector: Detector) -> None:
     assert detector.score_one(image, threshold=score - 1e-6).is_anomalous is True
     assert detector.score_one(image, threshold=score + 1e-6).is_anomalous is False
     default = detector.score_one(image)
-    assert default.threshold == detector.default_threshold
+    # The default is the configured quantile (linear interpolation) of the held-out normals'
+    # scores, worked out here by hand rather than read back from the detector.
+    normals = sorted(detector.calibration.scores)
+    quantile = detector.config.score.threshold_quantile
+    assert len(normals) == 2 and quantile == 0.99
+    expected = normals[0] + 0.99 * (normals[1] - normals[0])
+    assert normals[0] < expected < normals[1]
+    assert default.threshold == pytest.approx(expected, rel=1e-12)
+    assert default.is_anomalous is (score > expected)
     assert 0.0 <= default.percentile <= 100.0
 
 

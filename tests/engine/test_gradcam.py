@@ -13,6 +13,14 @@ from tests.engine.tiny import tiny_config
 from tests.fixtures.synthetic import defect_image, textured_image, write_images
 
 
+def _assert_not_constant(heatmap: np.ndarray) -> None:
+    """Grad-CAM scales each map to [0, 1]: a real one spans the range, a zero or flat one fails."""
+    assert np.isfinite(heatmap).all()
+    assert heatmap.max() > 0.9, heatmap.max()
+    assert heatmap.min() < 0.1, heatmap.min()
+    assert heatmap.std() > 0.05, heatmap.std()
+
+
 @pytest.fixture(scope="module")
 def pretrained_detector(tmp_path_factory: pytest.TempPathFactory) -> Detector:
     folder = tmp_path_factory.mktemp("cam")
@@ -29,6 +37,7 @@ def test_heatmap_peaks_on_the_planted_defect(pretrained_detector: Detector) -> N
         heatmap = pretrained_detector.explain(image)
         assert heatmap.shape == (224, 224) and heatmap.dtype == np.float32
         assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0
+        _assert_not_constant(heatmap)
         mask = np.zeros_like(heatmap, dtype=bool)
         mask[y0:y1, x0:x1] = True
         inside_means.append(heatmap[mask].mean())
@@ -38,9 +47,16 @@ def test_heatmap_peaks_on_the_planted_defect(pretrained_detector: Detector) -> N
 
 @pytest.mark.slow
 def test_heatmap_is_at_the_images_own_resolution(pretrained_detector: Detector) -> None:
-    image = textured_image(300, seed=1).resize((320, 180))
+    # A non-square picture: the map must be resized back with height and width kept apart, so
+    # that it still lies over the (stretched) defect.
+    square, (x0, y0, x1, y1) = defect_image(224, seed=310)
+    image = square.resize((320, 180))
     heatmap = pretrained_detector.explain(image)
     assert heatmap.shape == (180, 320)
+    _assert_not_constant(heatmap)
+    mask = np.zeros_like(heatmap, dtype=bool)
+    mask[y0 * 180 // 224 : -(-y1 * 180 // 224), x0 * 320 // 224 : -(-x1 * 320 // 224)] = True
+    assert heatmap[mask].mean() > 2.0 * heatmap[~mask].mean()
     overlay = overlay_heatmap(image, heatmap, alpha=0.4)
     assert overlay.size == (320, 180) and overlay.mode == "RGB"
 
@@ -58,3 +74,5 @@ def test_tiny_alexnet_heatmap_runs(tmp_path: Path) -> None:
     ).detector
     heatmap = detector.explain(textured_image(96, seed=2))
     assert heatmap.shape == (96, 96) and np.isfinite(heatmap).all()
+    # Random backbone weights: no localisation to expect, but a real map, not a constant one.
+    _assert_not_constant(heatmap)

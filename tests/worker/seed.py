@@ -26,8 +26,8 @@ from db.repositories import (
 )
 from db.session import session_scope
 from db.settings import StoreSettings
+from jobspec import Overrides, Preset, ScoreSpec, TrainSpec
 from tests.fixtures.synthetic import defect_image, textured_image
-from worker.dispatch import score_params, train_params
 
 CATEGORY = "widget"
 TINY = {"epochs": 2, "image_size": 64, "test_views": 2, "cache_views_per_image": 2}
@@ -139,13 +139,13 @@ def queue_train(
             backbone="alexnet",
             category=CATEGORY,
         )
-        params = train_params(
+        params = TrainSpec(
             model_version_id=model.id,
-            batch_ids=[seeded.train_batch_id],
+            batch_ids=(seeded.train_batch_id,),
             category=CATEGORY,
-            preset="tiny",
-            overrides=TINY if overrides is None else overrides,
-        )
+            preset=Preset.TINY,
+            overrides=Overrides(**(TINY if overrides is None else overrides)),
+        ).to_params()
         job = create_job(session, kind="train", project_id=seeded.project_id, params=params)
         model.job_id = job.id
         return model.id, job.id
@@ -156,9 +156,9 @@ def queue_score(
 ) -> int:
     """A queued score job of the inspection batch."""
     with session_scope(factory) as session:
-        params = score_params(
-            model_version_id=model_id, batch_ids=[seeded.inspect_batch_id], heatmaps=heatmaps
-        )
+        params = ScoreSpec(
+            model_version_id=model_id, batch_ids=(seeded.inspect_batch_id,), heatmaps=heatmaps
+        ).to_params()
         return create_job(session, kind="score", project_id=seeded.project_id, params=params).id
 
 

@@ -1,4 +1,4 @@
-"""Sending jobs by name, the params contract, and a clear error when the broker is down."""
+"""Sending jobs by name, and a clear error when the broker is down."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,13 +16,9 @@ from worker.dispatch import (
     TASK_FOR_KIND,
     BrokerUnavailableError,
     JobParamsError,
-    check_score_params,
-    check_train_params,
     queue_for,
-    score_params,
     send_job,
     send_sweep,
-    train_params,
 )
 from worker.settings import WorkerSettings
 
@@ -90,79 +85,3 @@ def test_dispatch_imports_nothing_heavy_from_the_worker() -> None:
     assert done.returncode == 0, done.stderr
     light = {"worker", "worker.dispatch", "worker.celery_app", "worker.broker", "worker.settings"}
     assert set(json.loads(done.stdout)) <= light | {"worker.errors"}
-
-
-# --- the params contract -------------------------------------------------------------------------
-
-
-def test_train_params_follow_the_contract() -> None:
-    params = train_params(
-        model_version_id=4,
-        batch_ids=[1, 2],
-        category=" widget ",
-        preset="tiny",
-        overrides={"epochs": 3, "seed": 0},
-    )
-    assert params == {
-        "model_version_id": 4,
-        "batch_ids": [1, 2],
-        "image_ids": None,
-        "category": "widget",
-        "preset": "tiny",
-        "overrides": {"epochs": 3, "seed": 0},
-    }
-    assert json.loads(json.dumps(params)) == params
-    assert check_train_params(params) == params
-
-
-def test_score_params_follow_the_contract() -> None:
-    params = score_params(model_version_id=4, batch_ids=[9], image_ids=[10, 11])
-    assert params == {
-        "model_version_id": 4,
-        "batch_ids": [9],
-        "image_ids": [10, 11],
-        "heatmaps": True,
-    }
-    assert check_score_params({"model_version_id": 4, "batch_ids": [9]})["heatmaps"] is True
-
-
-GOOD_TRAIN: dict[str, Any] = {
-    "model_version_id": 1,
-    "batch_ids": [1],
-    "image_ids": None,
-    "category": None,
-    "preset": "fast",
-    "overrides": {},
-}
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"preset": "huge"}, "preset 'huge'"),
-        ({"overrides": {"epochs": 0}}, "overrides.epochs"),
-        ({"overrides": {"lr": 0.1}}, "unknown overrides lr"),
-        ({"overrides": {"epochs": True}}, "overrides.epochs"),
-        ({"model_version_id": "3"}, "model_version_id"),
-        ({"batch_ids": "1,2"}, "batch_ids"),
-        ({"batch_ids": [], "image_ids": None}, "at least one batch id or image id"),
-        ({"image_ids": [0]}, "image_ids"),
-        ({"category": 5}, "category"),
-        ({"extra": 1}, "unknown params extra"),
-    ],
-)
-def test_bad_train_params_say_what_is_wrong(change: dict[str, Any], message: str) -> None:
-    with pytest.raises(JobParamsError, match=message):
-        check_train_params({**GOOD_TRAIN, **change})
-
-
-def test_missing_train_params_are_named() -> None:
-    with pytest.raises(JobParamsError, match="missing params preset"):
-        check_train_params({"model_version_id": 1, "batch_ids": [1]})
-
-
-def test_bad_score_params_say_what_is_wrong() -> None:
-    with pytest.raises(JobParamsError, match="heatmaps"):
-        check_score_params({"model_version_id": 1, "batch_ids": [1], "heatmaps": "yes"})
-    with pytest.raises(JobParamsError, match="preset"):
-        check_score_params({"model_version_id": 1, "batch_ids": [1], "preset": "tiny"})

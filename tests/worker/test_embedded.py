@@ -97,21 +97,10 @@ def _health(port: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_adn_studio_starts_and_stops_cleanly(tmp_path: Path) -> None:
-    script = Path(sys.executable).parent / "adn-studio"
-    assert script.is_file(), "run `pip install -e . --no-deps` to register the adn-studio script"
     data_dir = tmp_path / "data"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADN_")}
-    env.update(ADN_SWEEP_INTERVAL_S="0", ADN_WORKER_DEVICE="cpu", ADN_BACKBONE_WEIGHTS="random")
     log = tmp_path / "studio.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(script), "--data-dir", str(data_dir), "--port", str(port), "--no-browser"],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = _launch(tmp_path, log, "--data-dir", str(data_dir), "--port", str(port))
     try:
         wait_for(lambda: _health(port), 120, "the dashboard to answer", log)
         wait_for(
@@ -143,3 +132,51 @@ def test_adn_studio_starts_and_stops_cleanly(tmp_path: Path) -> None:
         ["pgrep", "-f", "--", f"--server.port {port}"], capture_output=True, text=True
     )
     assert leftovers.stdout.strip() == "", "a child process outlived the launcher"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_adn_studio_restarts_a_killed_worker(tmp_path: Path) -> None:
+    log = tmp_path / "studio.log"
+    proc = _launch(tmp_path, log, "--data-dir", str(tmp_path / "data"), "--worker-only")
+    try:
+        wait_for(lambda: log.read_text().count(" ready.") == 1, 120, "the worker", log)
+        first = _worker_pid(proc.pid)
+        os.killpg(first, signal.SIGKILL)  # the worker and its pool die at once
+        wait_for(lambda: "restarting it in" in log.read_text(), 30, "the restart", log)
+        wait_for(lambda: log.read_text().count(" ready.") == 2, 120, "the new worker", log)
+        assert proc.poll() is None, "the launcher must stay up"
+        assert _worker_pid(proc.pid) != first
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=STOP_WAIT_S)
+    output = log.read_text()
+    assert code == 0, output[-4000:]
+    assert "the worker stopped (exit status -9); restarting it in 1 s (restart 1)" in output
+    assert "adn-studio stopped." in output
+
+
+def _worker_pid(launcher_pid: int) -> int:
+    found = subprocess.run(
+        ["pgrep", "-P", str(launcher_pid), "-f", "celery"], capture_output=True, text=True
+    )
+    pids = [int(p) for p in found.stdout.split()]
+    assert len(pids) == 1, f"expected one worker child, found {pids}"
+    return pids[0]
+
+
+def _launch(cwd: Path, log: Path, *options: str) -> subprocess.Popen[bytes]:
+    """``adn-studio OPTIONS --no-browser`` on CPU with random weights, its output in ``log``."""
+    script = Path(sys.executable).parent / "adn-studio"
+    assert script.is_file(), "run `pip install -e . --no-deps` to register the adn-studio script"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADN_")}
+    env.update(ADN_SWEEP_INTERVAL_S="0", ADN_WORKER_DEVICE="cpu", ADN_BACKBONE_WEIGHTS="random")
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(script), *options, "--no-browser"],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Heatmap, Job, ModelVersion, Score
+from db.models import Heatmap, Image, Job, ModelVersion, Score
 from db.repositories import claim_job, get_active_threshold, request_cancel, requeue_job
 from db.session import session_scope
+from engine.visualize import heatmap_from_png
 from tests.worker.seed import CATEGORY, queue_score, queue_train, seed_project
 from worker.jobs import artifacts
 from worker.jobs.runner import (
@@ -67,6 +68,7 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
     assert job.result_json is not None
     assert job.result_json["train_images"] + job.result_json["calibration_images"] == 7
     assert job.result_json["unreadable"] == 1
+    n_calibration = job.result_json["calibration_images"]
 
     model = _model(factory, model_id)
     assert model.status == "ready"
@@ -90,7 +92,16 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
             "source": "calibration",
             "quantile": model.calibration_json["quantile"],
         }
-        assert threshold.value == pytest.approx(model.calibration_json["threshold"])
+        # The active threshold is the calibration quantile (linear interpolation) of the
+        # held-out normals' stored scores, computed here by hand.
+        normals = sorted(model.calibration_json["scores"])
+        assert len(normals) == n_calibration
+        position = (len(normals) - 1) * model.calibration_json["quantile"]
+        low = int(position)
+        high = min(low + 1, len(normals) - 1)
+        expected = normals[low] + (position - low) * (normals[high] - normals[low])
+        assert threshold.value == pytest.approx(expected, rel=1e-9)
+        assert model.calibration_json["threshold"] == pytest.approx(expected, rel=1e-9)
 
     score_id = queue_score(factory, seeded, model_id)
     assert run_job(score_id, ScoreJob(), settings) == SUCCEEDED
@@ -103,7 +114,18 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
         scores = list(session.scalars(select(Score).where(Score.model_version_id == model_id)))
         assert len(scores) == 3
         assert all(s.job_id == score_id and s.percentile is not None for s in scores)
-        assert session.scalar(select(func.count()).select_from(Heatmap)) == 3
+        stored = session.execute(
+            select(Heatmap, Image.original_name)
+            .join(Score, Score.id == Heatmap.score_id)
+            .join(Image, Image.id == Score.image_id)
+        ).all()
+        assert sorted(h.score_id for h, _ in stored) == sorted(s.id for s in scores)
+        defect_maps = [heatmap_from_png(h.png) for h, name in stored if name.startswith("defect")]
+        assert len(defect_maps) == 2
+        for values in defect_maps:
+            # A real Grad-CAM map of a planted defect spans [0, 1]; a zero or flat one is none.
+            # (A normal image's map may be all zero with this tiny random-weight model.)
+            assert values.max() > 0.9 and values.min() < 0.1 and values.std() > 0.05
 
     # A redelivered message finds the job finished: nothing changes.
     before = _job(factory, score_id)
@@ -128,7 +150,7 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
 def test_cancel_stops_training_and_cleans_up(settings: WorkerSettings, factory: Factory) -> None:
     seeded = seed_project(factory, settings.data_dir, n_train=6)
     model_id, job_id = queue_train(
-        factory, seeded, overrides={"epochs": 100_000, "image_size": 32, "test_views": 1}
+        factory, seeded, overrides={"epochs": 1000, "image_size": 32, "test_views": 1}
     )
     outcome: list[str] = []
     runner = threading.Thread(target=lambda: outcome.append(run_job(job_id, TrainJob(), settings)))

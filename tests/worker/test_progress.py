@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Job
-from db.repositories import claim_job, create_job, request_cancel, requeue_job
+from db.repositories import create_job, request_cancel, requeue_job
 from db.session import session_scope
 from engine import TrainProgress
+from worker.errors import JobCancelled, JobLostError
 from worker.jobs import artifacts
+from worker.jobs.lease import JobLease, claim
 from worker.jobs.progress import JobMonitor, ProgressReporter, eta_text, format_duration
 from worker.jobs.train import json_safe, train_message
 
@@ -27,11 +29,12 @@ class FakeClock:
         return self.now
 
 
-def _running_job(factory: Factory) -> int:
+def _claimed(factory: Factory, worker: str = "test") -> JobLease:
     with session_scope(factory) as session:
         job_id = create_job(session, kind="train").id
-        claim_job(session, job_id, worker_name="test")
-        return job_id
+    claimed = claim(factory, job_id, worker=worker)
+    assert claimed is not None
+    return claimed.lease
 
 
 def _row(factory: Factory, job_id: int) -> Job:
@@ -43,47 +46,91 @@ def _row(factory: Factory, job_id: int) -> Job:
 
 
 def test_progress_is_written_at_a_bounded_rate(factory: Factory) -> None:
-    job_id = _running_job(factory)
+    lease = _claimed(factory)
     clock = FakeClock()
-    reporter = ProgressReporter(factory, job_id, interval_s=2.0, clock=clock)
+    reporter = ProgressReporter(lease, interval_s=2.0, clock=clock)
     assert reporter.report(0.1, "epoch 1/10", {"epoch": 1}) is True
     for step in range(50):  # a burst of reports within the interval: none is written
         clock.now += 0.01
         assert reporter.report(0.1 + step / 1000, f"step {step}") is False
-    assert _row(factory, job_id).message == "epoch 1/10"
+    assert _row(factory, lease.job_id).message == "epoch 1/10"
     clock.now += 2.0
     assert reporter.report(0.5, "epoch 5/10", {"epoch": 5}) is True
     assert reporter.report(0.6, "saving", force=True) is True  # forced writes always go through
     assert reporter.writes == 3
-    job = _row(factory, job_id)
+    job = _row(factory, lease.job_id)
     assert (job.progress, job.message) == (0.6, "saving")
     assert job.result_json == {"live": {"epoch": 5}}
     assert job.heartbeat_at is not None
 
 
 def test_reporter_notices_a_job_taken_away(factory: Factory) -> None:
-    job_id = _running_job(factory)
+    lease = _claimed(factory)
     with session_scope(factory) as session:
-        requeue_job(session, job_id, reason="test")
-    reporter = ProgressReporter(factory, job_id, interval_s=1.0)
-    assert reporter.report(0.2, "epoch 2/10") is True
-    assert reporter.lost is True
-    assert _row(factory, job_id).status == "queued"
+        requeue_job(session, lease.job_id, reason="test")
+    reporter = ProgressReporter(lease, interval_s=1.0)
+    assert reporter.report(0.2, "epoch 2/10") is False
+    assert lease.lost and lease.should_stop()
+    with pytest.raises(JobLostError):
+        lease.check()
+    job = _row(factory, lease.job_id)
+    assert job.status == "queued" and job.message != "epoch 2/10"
+
+
+def test_a_zombie_attempt_cannot_write_into_the_next_attempt(factory: Factory) -> None:
+    zombie = _claimed(factory, worker="w1")
+    with session_scope(factory) as session:
+        requeue_job(session, zombie.job_id, reason="w1 stopped responding", attempt=1)
+    claimed = claim(factory, zombie.job_id, worker="w2")
+    assert claimed is not None and claimed.lease.attempt == 2
+    current = claimed.lease
+    assert ProgressReporter(current, interval_s=0).report(0.3, "epoch 3/10", {"epoch": 3})
+    before = _row(factory, zombie.job_id)
+
+    assert ProgressReporter(zombie, interval_s=0).report(0.9, "epoch 9/10", {"e": 9}) is False
+    assert zombie.lost and zombie.renew() is False
+    with pytest.raises(JobLostError):
+        zombie.confirm()
+    with pytest.raises(JobLostError), session_scope(factory) as session:
+        zombie.succeed(session, message="done by the zombie", result={"x": 1})
+    after = _row(factory, zombie.job_id)
+    assert (after.status, after.attempts, after.worker_name) == ("running", 2, "w2")
+    assert (after.progress, after.message, after.result_json) == (
+        before.progress,
+        before.message,
+        before.result_json,
+    )
+    assert not current.lost and current.renew() is True
+
+
+def test_a_fresh_lease_is_refused_once_another_attempt_holds_the_row(factory: Factory) -> None:
+    """The check is on the attempt, not the status: the row is ``running`` for both."""
+    old = _claimed(factory, worker="w1")
+    with session_scope(factory) as session:
+        requeue_job(session, old.job_id, reason="test", attempt=1)
+    assert claim(factory, old.job_id, worker="w2") is not None
+    assert _row(factory, old.job_id).status == "running"
+    assert old.renew() is False and old.lost
 
 
 def test_monitor_heartbeats_and_reads_the_cancel_flag(factory: Factory) -> None:
-    job_id = _running_job(factory)
-    first = _row(factory, job_id).heartbeat_at
-    with JobMonitor(factory, job_id, interval_s=0.05) as monitor:
-        time.sleep(0.3)
-        assert not monitor.should_stop()
-        with session_scope(factory) as session:
-            request_cancel(session, job_id)
+    lease = _claimed(factory)
+    first = _row(factory, lease.job_id).heartbeat_at
+    with JobMonitor(lease, interval_s=0.05) as monitor:
         deadline = time.monotonic() + 5
-        while not monitor.should_stop() and time.monotonic() < deadline:
+        while _row(factory, lease.job_id).heartbeat_at == first and time.monotonic() < deadline:
             time.sleep(0.05)
-    assert monitor.cancel_requested and not monitor.lost
-    job = _row(factory, job_id)
+        assert not lease.should_stop()
+        with session_scope(factory) as session:
+            request_cancel(session, lease.job_id)
+        deadline = time.monotonic() + 5
+        while not lease.should_stop() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert monitor.lease is lease
+    assert lease.cancel_requested and not lease.lost
+    with pytest.raises(JobCancelled):
+        lease.check()
+    job = _row(factory, lease.job_id)
     assert job.heartbeat_at is not None and first is not None and job.heartbeat_at > first
 
 

@@ -33,7 +33,7 @@ from worker.settings import WorkerSettings
 Factory = sessionmaker[Session]
 JOB_WAIT_S = 120.0
 # Long enough that a kill always lands mid-training; the test shortens it before the rerun.
-ENDLESS = {"epochs": 100_000, "image_size": 32, "test_views": 1, "cache_views_per_image": 1}
+ENDLESS = {"epochs": 1000, "image_size": 32, "test_views": 1, "cache_views_per_image": 1}
 
 
 @contextmanager

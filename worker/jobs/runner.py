@@ -1,7 +1,9 @@
 """Run one job: claim its row, run its body beside a heartbeat thread, finish the row.
 
 A job that cannot be claimed (finished, cancelled, or running elsewhere) is a redelivered or
-duplicate message: it is logged and nothing else happens. Errors become a failed row with a
+duplicate message: it is logged and nothing else happens. A claim starts an attempt with its
+:class:`~worker.jobs.lease.JobLease`, through which every later write of the attempt goes; an
+attempt whose lease is lost stops without touching the row. Errors become a failed row with a
 message people can act on; unexpected ones also log their traceback.
 """
 
@@ -17,16 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.errors import JobStateError, StoreError
+from db.errors import StoreError
 from db.models import Job
-from db.repositories import claim_job, finish_cancelled, finish_failed
 from db.session import session_scope
 from worker.errors import JobCancelled, JobLostError, WorkerError
-from worker.jobs.progress import JobMonitor, ProgressReporter, owns_job
+from worker.jobs.lease import JobLease, claim
+from worker.jobs.progress import JobMonitor, ProgressReporter
 from worker.jobs.store import session_factory
 from worker.settings import WorkerSettings
 
@@ -37,44 +38,35 @@ SKIPPED, SUCCEEDED, FAILED, CANCELLED, LOST = "skipped", "succeeded", "failed", 
 
 @dataclass
 class JobContext:
-    """What a job body needs: its row's data, settings, database and progress channels."""
+    """What a job body needs: its row's data, settings, database, lease and progress channels."""
 
     job_id: int
     kind: str
     params: dict[str, Any]
-    attempt: int
     project_id: int | None
     settings: WorkerSettings
     factory: sessionmaker[Session]
+    lease: JobLease
     monitor: JobMonitor
     reporter: ProgressReporter
-    worker: str = ""
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def attempt(self) -> int:
+        """This attempt's number (1 for the first claim of the job)."""
+        return self.lease.attempt
 
     def session(self, *, immediate: bool = False) -> AbstractContextManager[Session]:
         """A transaction that commits at the end of the block."""
         return session_scope(self.factory, immediate=immediate)
 
     def should_stop(self) -> bool:
-        """Whether the body must stop now (cancel requested, or the row was taken away)."""
-        if self.reporter.lost:
-            self.monitor.lost = True
-        return self.monitor.should_stop()
+        """Whether the body must stop now (cancel requested, or the lease lost)."""
+        return self.lease.should_stop()
 
     def check(self) -> None:
         """Raise :class:`JobCancelled` or :class:`JobLostError` when the body must stop."""
-        self.should_stop()
-        self.monitor.check()
-
-    def ensure_owned(self, session: Session) -> None:
-        """Raise :class:`JobLostError` unless the row is still this attempt's (call it inside
-        the transaction that finishes the job, before writing)."""
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(select(Job.id).where(Job.id == self.job_id).with_for_update())
-        if not owns_job(session, self.job_id, self.attempt, self.worker):
-            raise JobLostError(
-                f"job {self.job_id} is no longer attempt {self.attempt} of {self.worker}"
-            )
+        self.lease.check()
 
     def before_success(self) -> None:
         """Stop the heartbeat thread before the body marks the job succeeded.
@@ -112,27 +104,23 @@ def run_job(
 ) -> str:
     """Claim and run job ``job_id``; return what happened (``succeeded``, ``skipped``, ...)."""
     factory = session_factory(settings)
-    me = worker or worker_name()
-    with session_scope(factory, immediate=True) as session:
-        job = claim_job(session, job_id, worker_name=me, celery_task_id=task_id)
-        if job is None:
-            _log_unclaimed(session, job_id)
-            return SKIPPED
-        kind, params = job.kind, dict(job.params_json or {})
-        attempt, project_id = job.attempts, job.project_id
-    logger.info("job %s (%s) claimed, attempt %s", job_id, kind, attempt)
+    claimed = claim(factory, job_id, worker=worker or worker_name(), task_id=task_id)
+    if claimed is None:
+        _log_unclaimed(factory, job_id)
+        return SKIPPED
+    kind, lease = claimed.kind, claimed.lease
+    logger.info("job %s (%s) claimed, attempt %s", job_id, kind, lease.attempt)
     interval = settings.progress_interval_s
     ctx = JobContext(
         job_id=job_id,
         kind=kind,
-        params=params,
-        attempt=attempt,
-        project_id=project_id,
+        params=claimed.params,
+        project_id=claimed.project_id,
         settings=settings,
         factory=factory,
-        monitor=JobMonitor(factory, job_id, interval, attempt=attempt, worker=me),
-        reporter=ProgressReporter(factory, job_id, interval),
-        worker=me,
+        lease=lease,
+        monitor=JobMonitor(lease, interval),
+        reporter=ProgressReporter(lease, interval),
     )
     if kind != body.kind:
         reason = f"job {job_id} is a {kind!r} job but was sent to the {body.kind!r} task"
@@ -188,15 +176,13 @@ def _finish_stopped(ctx: JobContext, body: JobBody, reason: str, *, cancelled: b
     """Mark the row cancelled or failed (with the body's side effects) in one transaction."""
     try:
         with ctx.session(immediate=True) as session:
-            ctx.ensure_owned(session)
+            ctx.lease.hold(session)
             body.on_stopped(session, ctx, reason)
             if cancelled:
-                finish_cancelled(session, ctx.job_id, message=_with_notes(reason, ctx.notes))
+                ctx.lease.cancel(session, message=_with_notes(reason, ctx.notes))
             else:
-                finish_failed(
-                    session, ctx.job_id, error=reason, message=_with_notes("", ctx.notes) or None
-                )
-    except (JobStateError, JobLostError) as exc:
+                ctx.lease.fail(session, error=reason, message=_with_notes("", ctx.notes) or None)
+    except JobLostError as exc:
         logger.warning("job %s not marked as it %s: %s", ctx.job_id, _word(cancelled), exc)
         return LOST
     except (StoreError, SQLAlchemyError):
@@ -215,17 +201,18 @@ def _with_notes(text: str, notes: list[str]) -> str:
     return " · ".join(part for part in [text, *notes] if part)
 
 
-def _log_unclaimed(session: Session, job_id: int) -> None:
-    job = session.get(Job, job_id)
-    if job is None:
-        logger.warning("job %s does not exist; message ignored", job_id)
-    else:
-        logger.info(
-            "job %s is %s%s; this delivery does nothing",
-            job_id,
-            job.status,
-            " (cancel requested)" if job.cancel_requested else "",
-        )
+def _log_unclaimed(factory: sessionmaker[Session], job_id: int) -> None:
+    with session_scope(factory) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            logger.warning("job %s does not exist; message ignored", job_id)
+        else:
+            logger.info(
+                "job %s is %s%s; this delivery does nothing",
+                job_id,
+                job.status,
+                " (cancel requested)" if job.cancel_requested else "",
+            )
 
 
 def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

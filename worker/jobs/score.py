@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.errors import JobStateError
 from db.models import Heatmap, ModelStatus, Score
-from db.repositories import finish_succeeded, get_model_version, upsert_score
+from db.repositories import get_model_version, upsert_score
 from db.storage import resolve_data_path
-from worker.dispatch import check_score_params
-from worker.errors import JobInputError, JobLostError
+from jobspec import ScoreSpec
+from worker.errors import JobInputError
 from worker.jobs.device import engine_device
 from worker.jobs.inputs import JobImage, scoring_images
+from worker.jobs.params import read_spec
 from worker.jobs.progress import eta_text, join_parts
 from worker.jobs.runner import JobBody, JobContext, iter_chunks
 
@@ -80,8 +80,8 @@ class ScoreJob(JobBody):
 
     def run(self, ctx: JobContext) -> None:
         """Score the images chunk by chunk, committing each chunk; then succeed."""
-        params = check_score_params(ctx.params)
-        model_id, heatmaps = params["model_version_id"], params["heatmaps"]
+        spec = read_spec(ScoreSpec, ctx.params)
+        model_id, heatmaps = spec.model_version_id, spec.heatmaps
         data_dir = ctx.settings.data_dir
         with ctx.session() as session:
             model = get_model_version(session, model_id)
@@ -94,15 +94,15 @@ class ScoreJob(JobBody):
                 session,
                 data_dir,
                 project_id=model.project_id,
-                batch_ids=params["batch_ids"],
-                image_ids=params["image_ids"],
+                batch_ids=spec.batch_ids,
+                image_ids=spec.image_ids,
             )
             done = already_scored(session, model_id, [i.id for i in images], heatmaps)
             artifact = resolve_data_path(data_dir, model.artifact_path)
         if not images:
             raise JobInputError(
-                f"nothing to score: batches {params['batch_ids']} and images "
-                f"{params['image_ids'] or []} hold no images of this model's project"
+                f"nothing to score: batches {list(spec.batch_ids)} and images "
+                f"{list(spec.image_ids or [])} hold no images of this model's project"
             )
         todo = [image for image in images if image.id not in done]
         progress = _ScoreProgress(ctx, total=len(images), skipped=len(images) - len(todo))
@@ -139,24 +139,19 @@ class ScoreJob(JobBody):
         if no_heatmap:
             parts.append(f"{len(no_heatmap)} without a heatmap: {_failure_list(no_heatmap)}")
         ctx.before_success()
-        try:
-            with ctx.session(immediate=True) as session:
-                ctx.ensure_owned(session)
-                finish_succeeded(
-                    session,
-                    ctx.job_id,
-                    message=join_parts(*parts),
-                    result={
-                        "model_version_id": model_id,
-                        "images": total,
-                        "scored": scored,
-                        "skipped_already_scored": skipped,
-                        "heatmaps": heatmaps,
-                        "failures": list(failures),
-                    },
-                )
-        except JobStateError as exc:
-            raise JobLostError(str(exc)) from exc
+        with ctx.session(immediate=True) as session:
+            ctx.lease.succeed(
+                session,
+                message=join_parts(*parts),
+                result={
+                    "model_version_id": model_id,
+                    "images": total,
+                    "scored": scored,
+                    "skipped_already_scored": skipped,
+                    "heatmaps": heatmaps,
+                    "failures": list(failures),
+                },
+            )
 
 
 def already_scored(

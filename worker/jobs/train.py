@@ -8,7 +8,6 @@ succeeds. A failed or cancelled run marks the model version failed and leaves no
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -19,20 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from db.errors import JobStateError
 from db.models import ModelStatus, ModelVersion, ThresholdMethod
 from db.repositories import (
-    finish_succeeded,
     get_model_version,
     mark_model_failed,
     mark_model_ready,
     save_threshold,
 )
-from worker.dispatch import check_train_params
-from worker.errors import JobCancelled, JobInputError, JobLostError
+from jobspec import TrainSpec, model_version_of
+from worker.errors import JobCancelled, JobInputError
 from worker.jobs import artifacts
 from worker.jobs.device import engine_device
 from worker.jobs.inputs import JobImage, training_images
+from worker.jobs.params import read_spec
 from worker.jobs.progress import eta_text, join_parts
 from worker.jobs.runner import JobBody, JobContext
 from worker.settings import WorkerSettings
@@ -54,27 +52,25 @@ class TrainJob(JobBody):
 
     def run(self, ctx: JobContext) -> None:
         """Train, publish the model folder, record everything, succeed."""
-        params = check_train_params(ctx.params)
-        model_id = params["model_version_id"]
+        spec = read_spec(TrainSpec, ctx.params)
+        model_id = spec.model_version_id
         data_dir = ctx.settings.data_dir
         with ctx.session() as session:
             model = get_model_version(session, model_id)
             _check_trainable(model.status, model_id, model.project_id, ctx.project_id)
-            category = params["category"] if params["category"] is not None else model.category
+            category = spec.category if spec.category is not None else model.category
             images = training_images(
                 session,
                 data_dir,
                 project_id=model.project_id,
-                batch_ids=params["batch_ids"],
-                image_ids=params["image_ids"],
+                batch_ids=spec.batch_ids,
+                image_ids=spec.image_ids,
                 category=category,
             )
             variant, backbone = model.variant, model.backbone
         if not images:
-            raise JobInputError(_no_images_message(params, category))
-        config = build_config(
-            params["preset"], variant, backbone, params["overrides"], ctx.settings
-        )
+            raise JobInputError(_no_images_message(spec, category))
+        config = build_config(spec, variant, backbone, ctx.settings)
         artifacts.remove_temp_dirs(data_dir, model_id)  # left by an attempt whose worker died
         temp_dir = artifacts.make_temp_dir(data_dir, model_id)
         try:
@@ -86,11 +82,10 @@ class TrainJob(JobBody):
                 temp_dir / artifacts.CHECKPOINT_NAME,
                 metadata={"model_version_id": model_id, "job_id": ctx.job_id},
             )
-            with ctx.session() as session:
-                ctx.ensure_owned(session)  # never replace the folder of a newer attempt
+            ctx.lease.confirm()  # never replace the folder of a newer attempt
             published = artifacts.publish(temp_dir, data_dir, model_id)
             try:
-                self._record(ctx, model_id, params, config, result, images)
+                self._record(ctx, spec, config, result, images)
             except BaseException:
                 shutil.rmtree(published, ignore_errors=True)
                 raise
@@ -99,71 +94,67 @@ class TrainJob(JobBody):
 
     def on_stopped(self, session: Session, ctx: JobContext, reason: str) -> None:
         """Mark a still-pending model version failed and remove its unfinished folders."""
-        model_id = ctx.params.get("model_version_id")
-        if not isinstance(model_id, int) or isinstance(model_id, bool):
+        model_id = model_version_of(ctx.params)
+        if model_id is None:
             return
         fail_pending_model(session, ctx.settings, model_id, reason)
 
     def _record(
         self,
         ctx: JobContext,
-        model_id: int,
-        params: Mapping[str, Any],
+        spec: TrainSpec,
         config: DetectorConfig,
         result: TrainResult,
         images: Sequence[JobImage],
     ) -> None:
         calibration = result.detector.calibration
         failures = _failure_notes(result.failures, images)
-        metrics = train_metrics(result, params, ctx.settings, failures)
+        model_id = spec.model_version_id
+        metrics = train_metrics(result, spec, ctx.settings, failures)
         threshold = calibration.threshold
         usable = threshold is not None and math.isfinite(threshold)
         notes = [] if usable else ["no default threshold: no calibration images were held out"]
         if failures:
             notes.append(_failure_summary(failures, len(images)))
         ctx.before_success()
-        try:
-            with ctx.session(immediate=True) as session:
-                ctx.ensure_owned(session)
-                mark_model_ready(
+        with ctx.session(immediate=True) as session:
+            ctx.lease.hold(session)
+            mark_model_ready(
+                session,
+                model_id,
+                artifact_path=artifacts.artifact_relative_path(model_id),
+                metrics=metrics,
+                calibration=json_safe(calibration.to_dict()),
+                config=json.loads(config.to_json()),
+                training_image_count=result.n_train + result.n_calibration,
+            )
+            threshold_id = None
+            if usable and threshold is not None:
+                saved = save_threshold(
                     session,
-                    model_id,
-                    artifact_path=artifacts.artifact_relative_path(model_id),
-                    metrics=metrics,
-                    calibration=json_safe(calibration.to_dict()),
-                    config=json.loads(config.to_json()),
-                    training_image_count=result.n_train + result.n_calibration,
+                    model_version_id=model_id,
+                    value=threshold,
+                    method=ThresholdMethod.MANUAL.value,
+                    params={"source": "calibration", "quantile": calibration.quantile},
+                    metrics=json_safe(calibration.summary()),
                 )
-                threshold_id = None
-                if usable and threshold is not None:
-                    saved = save_threshold(
-                        session,
-                        model_version_id=model_id,
-                        value=threshold,
-                        method=ThresholdMethod.MANUAL.value,
-                        params={"source": "calibration", "quantile": calibration.quantile},
-                        metrics=json_safe(calibration.summary()),
-                    )
-                    threshold_id = saved.id
-                summary = join_parts(
-                    f"trained on {result.n_train} images ({result.n_calibration} held out "
-                    "for calibration)",
-                    *notes,
-                )
-                finish_succeeded(
-                    session,
-                    ctx.job_id,
-                    message=summary,
-                    result={
-                        "model_version_id": model_id,
-                        "artifact_path": artifacts.artifact_relative_path(model_id),
-                        "threshold_id": threshold_id,
-                        "threshold": threshold if usable else None,
-                        **{k: metrics[k] for k in _RESULT_KEYS},
-                    },
-                )
-        except JobStateError as exc:
-            raise JobLostError(str(exc)) from exc
+                threshold_id = saved.id
+            summary = join_parts(
+                f"trained on {result.n_train} images ({result.n_calibration} held out "
+                "for calibration)",
+                *notes,
+            )
+            ctx.lease.succeed(
+                session,
+                message=summary,
+                result={
+                    "model_version_id": model_id,
+                    "artifact_path": artifacts.artifact_relative_path(model_id),
+                    "threshold_id": threshold_id,
+                    "threshold": threshold if usable else None,
+                    **{k: metrics[k] for k in _RESULT_KEYS},
+                },
+            )
 
 
 _RESULT_KEYS = ("train_images", "calibration_images", "final_loss", "elapsed_s", "unreadable")
@@ -180,38 +171,18 @@ def fail_pending_model(
 
 
 def build_config(
-    preset: str,
-    variant: str,
-    backbone: str,
-    overrides: Mapping[str, int],
-    settings: WorkerSettings,
+    spec: TrainSpec, variant: str, backbone: str, settings: WorkerSettings
 ) -> DetectorConfig:
-    """The preset's config for this variant and backbone, with the job's overrides applied."""
-    from engine.config import BackboneConfig, ModelConfig
-    from engine.presets import preset_config
+    """The job's preset for this variant and backbone, with its overrides and the worker's
+    device."""
+    from engine.presets import detector_config, model_for
 
-    model = ModelConfig(
-        variant=variant,  # type: ignore[arg-type]  # checked by the engine
-        backbone=BackboneConfig(name=backbone, weights=settings.backbone_weights),  # type: ignore[arg-type]
+    return detector_config(
+        spec.preset,
+        model_for(variant, backbone, settings.backbone_weights),
+        spec.overrides,
+        engine_device(settings.worker_device),  # type: ignore[arg-type]  # checked by the engine
     )
-    config = preset_config(preset, model)
-    device = engine_device(settings.worker_device)
-    train_cfg = dataclasses.replace(config.train, device=device)  # type: ignore[arg-type]
-    score_cfg = dataclasses.replace(config.score, device=device)  # type: ignore[arg-type]
-    model_cfg = config.model
-    if "epochs" in overrides:
-        train_cfg = dataclasses.replace(train_cfg, epochs=overrides["epochs"])
-    if "cache_views_per_image" in overrides:
-        train_cfg = dataclasses.replace(
-            train_cfg, cache_views_per_image=overrides["cache_views_per_image"]
-        )
-    if "seed" in overrides:
-        train_cfg = dataclasses.replace(train_cfg, seed=overrides["seed"])
-    if "test_views" in overrides:
-        score_cfg = dataclasses.replace(score_cfg, test_views=overrides["test_views"])
-    if "image_size" in overrides:
-        model_cfg = dataclasses.replace(model_cfg, image_size=overrides["image_size"])
-    return config.replace(model=model_cfg, train=train_cfg, score=score_cfg)
 
 
 def train_message(progress: TrainProgress) -> str:
@@ -248,7 +219,7 @@ def progress_details(progress: TrainProgress) -> dict[str, Any]:
 
 def train_metrics(
     result: TrainResult,
-    params: Mapping[str, Any],
+    spec: TrainSpec,
     settings: WorkerSettings,
     failures: Sequence[dict[str, str]],
 ) -> dict[str, Any]:
@@ -265,8 +236,8 @@ def train_metrics(
             "unreadable": len(failures),
             "failures": list(failures),
             "warnings": list(result.warnings),
-            "preset": params["preset"],
-            "overrides": dict(params["overrides"]),
+            "preset": spec.preset.value,
+            "overrides": spec.overrides.to_dict(),
             "device": settings.worker_device,
             "calibration": result.detector.calibration.summary(),
         }
@@ -319,11 +290,11 @@ def _check_trainable(status: str, model_id: int, project_id: int, job_project: i
         )
 
 
-def _no_images_message(params: Mapping[str, Any], category: str | None) -> str:
+def _no_images_message(spec: TrainSpec, category: str | None) -> str:
     where = (
-        f"images {params['image_ids']}"
-        if params["image_ids"] is not None
-        else f"the training batches {params['batch_ids']}"
+        f"images {list(spec.image_ids)}"
+        if spec.image_ids is not None
+        else f"the training batches {list(spec.batch_ids)}"
     )
     of_category = f" of category {category!r}" if category else ""
     return (

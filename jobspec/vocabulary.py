@@ -1,0 +1,67 @@
+"""Names of presets, backbones, attention variants and job kinds: add a new one here.
+
+A new preset also needs its config in ``engine/presets.py``, a new backbone its model code in
+``engine/models/components/backbones.py``, a new job kind its task in ``worker/``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Preset(StrEnum):
+    """A named schedule (and, for ``fast``, the measured recommendations)."""
+
+    FAST = "fast"
+    PAPER = "paper"
+    TINY = "tiny"
+
+
+PRESET_HELP: dict[Preset, str] = {
+    Preset.FAST: "the studio's default, measured on ELPV: 224 px, whitened flow input, dihedral "
+    "views, epoch chosen on held-out normals (minutes on a CPU)",
+    Preset.PAPER: "the paper exactly: 448 px, 192 epochs, 64 test views, raw features (hours on "
+    "a CPU)",
+    Preset.TINY: "a smoke test: 64 px, 2 epochs, a small flow (seconds; not for real inspection)",
+}
+
+
+# Test views a preset can score with: ``fast`` uses the 8 flips and quarter turns of the image.
+MAX_TEST_VIEWS: dict[Preset, int] = {Preset.FAST: 8, Preset.PAPER: 64, Preset.TINY: 64}
+
+
+class Backbone(StrEnum):
+    """A frozen ImageNet feature extractor, in the order people are offered them: the first two
+    work offline (their weights ship in a Python package), AlexNet (the paper's) needs its weights
+    file supplied (``adn weights``)."""
+
+    MOBILENET_V2 = "mobilenet_v2"
+    EFFICIENTNET_LITE0 = "efficientnet_lite0"
+    ALEXNET = "alexnet"
+
+
+class Variant(StrEnum):
+    """The attention variant of an AttentDifferNet model."""
+
+    NONE = "none"
+    SE = "se"
+    CBAM = "cbam"
+
+
+VARIANT_NAMES: dict[Variant, str] = {
+    Variant.NONE: "no attention",
+    Variant.SE: "SENet",
+    Variant.CBAM: "CBAM",
+}
+
+
+class JobKind(StrEnum):
+    """What a background job does."""
+
+    TRAIN = "train"
+    SCORE = "score"
+
+
+def values_of(enum: type[StrEnum]) -> tuple[str, ...]:
+    """The values of a string enum, in declaration order."""
+    return tuple(member.value for member in enum)
