@@ -26,11 +26,11 @@ from bench.baselines import PatchCore, PatchCoreConfig, gaussian_scores
 from bench.common import peak_rss_mb
 from bench.drift import drift_images
 from bench.elpv_data import ImageCache
-from engine.config import BackboneConfig, DetectorConfig, ModelConfig
+from engine.config import DetectorConfig
 from engine.data.views import view_space
 from engine.errors import TrainingCancelled
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
-from engine.presets import preset_config
+from engine.presets import model_for, preset_config
 from engine.scoring import extract_views, flow_scores, test_features, test_view_ids
 from engine.training import train
 
@@ -63,14 +63,7 @@ class BudgetJob:
 
     def config(self) -> DetectorConfig:
         """The engine config this job trains."""
-        model = ModelConfig(
-            variant=self.variant,  # type: ignore[arg-type]
-            backbone=BackboneConfig(
-                name=self.backbone,  # type: ignore[arg-type]
-                weights=self.weights,  # type: ignore[arg-type]
-                download=False,
-            ),
-        )
+        model = model_for(self.variant, self.backbone, self.weights, download=False)
         if self.kind == "default":
             config = preset_config("fast", model)
         elif self.kind == "switch":
@@ -170,7 +163,7 @@ def run(job: BudgetJob, data_dir: Path | None = None) -> dict[str, Any]:
         "peak_rss_mb": peak_rss_mb(),
         "selected_epoch": result.selected_epoch,
         "epochs_run": len(result.epoch_losses),
-        "validation_losses": result.validation_losses,
+        "selection_curve": result.selection_curve,
         "curve": curve,
     }
     detector = result.detector

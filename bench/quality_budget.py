@@ -56,19 +56,24 @@ def plan(
     switches: Sequence[str] = (),
     switch_types: Sequence[str] = ("poly",),
 ) -> list[BudgetJob]:
-    """Every run of the benchmark; the DifferNet comparison on the first type and seed, the
-    switches on the first seed of ``switch_types``."""
+    """Every run of the benchmark; the DifferNet comparison on the first type and seed, each
+    switch on the first seed of ``switch_types``, or on one split when written
+    ``TYPE:SEED:section.field=value``."""
     jobs = [
         BudgetJob("default", cell_type, seed, variant)
         for seed in seeds
         for cell_type in types
         for variant in variants
     ]
-    jobs += [
-        BudgetJob("switch", cell_type, seeds[0], "none", change=change)
-        for change in switches
-        for cell_type in switch_types
-    ]
+    for switch in switches:
+        pinned = switch.split(":", 2)
+        if len(pinned) == 3:
+            jobs.append(BudgetJob("switch", pinned[0], int(pinned[1]), "none", change=pinned[2]))
+            continue
+        jobs += [
+            BudgetJob("switch", cell_type, seeds[0], "none", change=switch)
+            for cell_type in switch_types
+        ]
     if differnet_s > 0:
         jobs.append(BudgetJob("differnet", types[0], seeds[0], "none", budget_s=differnet_s))
     return jobs
@@ -122,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--switches",
         nargs="*",
         default=list(SWITCHES),
-        help="settings of the default to revert one at a time (section.field=value; none: skip)",
+        help="settings of the default to change one at a time (section.field=value, or "
+        "TYPE:SEED:section.field=value for one split; none: skip)",
     )
     parser.add_argument("--switch-types", nargs="+", default=["poly"])
     parser.add_argument("--jobs", type=int, default=1, help="worker processes at a time")

@@ -25,16 +25,9 @@ from bench.baselines import PatchCoreConfig, run_baselines
 from bench.common import log, utc_now
 from bench.elpv_data import SplitImages
 from bench.views import score_views, view_subsets
-from engine.config import (
-    AttentionConfig,
-    BackboneConfig,
-    DetectorConfig,
-    FlowConfig,
-    ModelConfig,
-    ScoreConfig,
-    TrainConfig,
-)
+from engine.config import AttentionConfig, DetectorConfig, FlowConfig, ScoreConfig, TrainConfig
 from engine.evaluation import auroc_with_ci
+from engine.presets import model_for
 from engine.training import train
 from engine.training.trainer import split_calibration
 
@@ -84,13 +77,8 @@ class RunSpec:
 
     def config(self, device: str = "auto") -> DetectorConfig:
         """The engine config of this run."""
-        model = ModelConfig(
-            variant=self.variant,  # type: ignore[arg-type]
-            backbone=BackboneConfig(
-                name=self.backbone,  # type: ignore[arg-type]
-                weights=self.weights,  # type: ignore[arg-type]
-                download=False,
-            ),
+        model = dataclasses.replace(
+            model_for(self.variant, self.backbone, self.weights, download=False),
             attention=AttentionConfig(
                 position=self.position,  # type: ignore[arg-type]
                 se_reduction=self.se_reduction,

@@ -30,7 +30,7 @@ FeatureStages = Literal["last", "all"]
 IntensityNorm = Literal["none", "standardize", "equalize"]
 # The views of an image: arbitrary rotations (the paper) or the 8 lossless flips and quarter turns.
 ViewGroup = Literal["rotations", "dihedral"]
-EpochSelection = Literal["last", "validation"]
+EpochSelection = Literal["last", "validation", "planted"]
 DeviceChoice = Literal["auto", "cuda", "mps", "cpu"]
 
 VARIANTS: tuple[str, ...] = values_of(Variant)
@@ -147,11 +147,18 @@ class TrainConfig:
     # Guard against feature collapse when attention is trained.
     collapse_variance_ratio: float = 0.05
     collapse_action: CollapseAction = "stop"
-    # "validation": keep the epoch whose flow gives the held-out calibration images the highest
-    # likelihood (no test labels involved); "last": the last epoch, as in the paper.
+    # Which epoch's flow is kept; no test labels are involved. "last": the last epoch, as in the
+    # paper. "validation": the highest likelihood of the held-out calibration images. "planted":
+    # the best AUROC between the held-out images and copies of them with planted defects
+    # (engine.data.planted_defects), the untrained flow (the Gaussian) unless an epoch beats it.
     epoch_selection: EpochSelection = "last"
-    # With validation selection: stop after this many epochs without a better one (0: never).
+    # With a selection other than "last": stop after this many epochs without a better one
+    # (0: never).
     patience: int = 0
+    # "planted": defective copies per held-out image, and the AUROC gain an epoch needs over the
+    # kept one to replace it (a guard against choosing by noise).
+    planted_copies: int = 4
+    planted_min_gain: float = 0.002
     device: DeviceChoice = "auto"
     extractor_batch_size: int = 0  # views per extractor pass; 0 = automatic for the device
     num_workers: int = 0
@@ -165,6 +172,9 @@ class TrainConfig:
         _choice("train.collapse_action", self.collapse_action, get_args(CollapseAction))
         _choice("train.epoch_selection", self.epoch_selection, get_args(EpochSelection))
         _at_least("train.patience", self.patience, 0)
+        _at_least("train.planted_copies", self.planted_copies, 1)
+        if not 0.0 <= self.planted_min_gain < 1.0:
+            raise ConfigError("train.planted_min_gain must be in [0, 1)")
         _choice("train.device", self.device, get_args(DeviceChoice))
 
 

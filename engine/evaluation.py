@@ -57,13 +57,13 @@ def auroc_with_ci(
     for i in range(n_bootstrap):
         n = rng.choice(normal, normal.size)
         a = rng.choice(anomalous, anomalous.size)
-        stats[i] = _auroc_two_samples(n, a)
+        stats[i] = auroc_two_samples(n, a)
     alpha = (1.0 - confidence) / 2
     low, high = np.quantile(stats, [alpha, 1 - alpha]) if n_bootstrap else (auroc, auroc)
     return AurocResult(auroc, float(low), float(high), int(normal.size), int(anomalous.size))
 
 
-def _auroc_two_samples(normal: np.ndarray, anomalous: np.ndarray) -> float:
+def auroc_two_samples(normal: np.ndarray, anomalous: np.ndarray) -> float:
     """Mann-Whitney form of the AUROC (ties count one half), fast for bootstrap loops."""
     both = np.concatenate([normal, anomalous])
     order = both.argsort(kind="mergesort")

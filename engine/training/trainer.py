@@ -1,5 +1,6 @@
 """Training: normal images only, feature cache for frozen extractors, epoch chosen on held-out
-normals, calibration of the default threshold."""
+normals (their likelihood, or how well the flow tells them from copies with planted defects),
+calibration of the default threshold."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import torch
 
 from engine.calibration import Calibration
 from engine.config import DetectorConfig
+from engine.data.planted_defects import plant_defects
 from engine.data.views import view_space
 from engine.detector import Detector
 from engine.device import autocast_for, select_device
 from engine.errors import DatasetError, ImageLoadError
+from engine.evaluation import auroc_two_samples
 from engine.inputs import ImageInput, load_images
 from engine.models.attentdiffernet.loss import nll_loss
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
@@ -50,10 +53,11 @@ class TrainResult:
     n_calibration: int
     used_feature_cache: bool
     elapsed_s: float
-    # The epoch whose flow was kept (the last one unless epoch_selection="validation"), and the
-    # held-out normals' loss after each epoch (empty without validation).
+    # The epoch whose flow was kept (the last one with epoch_selection="last"), and the selection
+    # criterion from epoch 0 (the untrained flow) on: the held-out normals' loss ("validation")
+    # or their AUROC against planted defects ("planted"); empty with "last".
     selected_epoch: int = 0
-    validation_losses: list[float] = field(default_factory=list)
+    selection_curve: list[float] = field(default_factory=list)
     failures: list[ImageLoadError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -89,7 +93,7 @@ def train(
     """
     started = time.monotonic()
     run = _Run.start(config, images, on_progress, should_cancel)
-    epoch_losses, validation_losses, selected = run.fit(on_epoch, started)
+    epoch_losses, selection_curve, selected = run.fit(on_epoch, started)
     cal_features = run.calibration_features()
     calibration = Calibration.from_scores(
         flow_scores(run.model, cal_features), config.score.threshold_quantile
@@ -107,7 +111,7 @@ def train(
         used_feature_cache=run.bank is not None,
         elapsed_s=time.monotonic() - started,
         selected_epoch=selected,
-        validation_losses=validation_losses,
+        selection_curve=selection_curve,
         failures=run.failures,
         warnings=warnings,
     )
@@ -129,6 +133,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     bank: torch.Tensor | None = None
     _cal_features: torch.Tensor | None = None
+    _planted_features: torch.Tensor | None = None
 
     @property
     def n_train(self) -> int:
@@ -188,6 +193,8 @@ class _Run:
         use_cache = train_cfg.feature_cache and not self.model.attention_trainable
         bank_views = self.n_train * train_cfg.cache_views_per_image if use_cache else 0
         cal_views = self.cal_images.shape[0] * self.config.score.test_views
+        if train_cfg.epoch_selection == "planted":
+            cal_views *= 1 + train_cfg.planted_copies
         # Work units: one per extracted view, plus one flow step counted as a batch of views.
         step_units = train_cfg.batch_images * train_cfg.views_per_image
         self.tracker.total_units = max(
@@ -226,15 +233,16 @@ class _Run:
     def fit(
         self, on_epoch: EpochCallback | None, started: float
     ) -> tuple[list[float], list[float], int]:
-        """Run the epochs; returns (epoch losses, validation losses, selected epoch)."""
+        """Run the epochs; returns (epoch losses, selection curve from epoch 0, kept epoch)."""
         train_cfg = self.config.train
-        validate = train_cfg.epoch_selection == "validation" and self.cal_images.shape[0] > 0
+        criterion = self._criterion()
         epoch_losses: list[float] = []
-        validation_losses: list[float] = []
-        best_loss, best_epoch, best_state = math.inf, 0, None
-        if validate:
-            best_loss, best_state = self.validation_loss(), self._trainable_state()
-            logger.info("epoch 0 (untrained flow): validation loss %.4f", best_loss)
+        curve: list[float] = []
+        best_epoch, best_state = 0, None
+        if criterion is not None:
+            curve.append(criterion.measure())
+            best_state = self._trainable_state()
+            logger.info("epoch 0 (untrained flow): %s %.4f", criterion.name, curve[0])
         if on_epoch is not None:
             self.model.eval()
             on_epoch(0, self.model, time.monotonic() - started)
@@ -242,25 +250,35 @@ class _Run:
             epoch_losses.append(self._train_epoch(epoch))
             self.model.eval()
             message = f"epoch {epoch}/{train_cfg.epochs}: loss {epoch_losses[-1]:.4f}"
-            if validate:
-                validation_losses.append(self.validation_loss())
-                message += f", validation loss {validation_losses[-1]:.4f}"
-                if validation_losses[-1] < best_loss:
-                    best_loss, best_epoch = validation_losses[-1], epoch
-                    best_state = self._trainable_state()
+            if criterion is not None:
+                curve.append(criterion.measure())
+                message += f", {criterion.name} {curve[-1]:.4f}"
+                if criterion.better(curve[-1], curve[best_epoch]):
+                    best_epoch, best_state = epoch, self._trainable_state()
             logger.info(message)
             if on_epoch is not None:
                 on_epoch(epoch, self.model, time.monotonic() - started)
             waited = epoch - best_epoch
-            if validate and train_cfg.patience and waited >= train_cfg.patience:
-                logger.info("no better validation loss for %d epochs: stopping", waited)
+            if criterion is not None and train_cfg.patience and waited >= train_cfg.patience:
+                logger.info("no better %s for %d epochs: stopping", criterion.name, waited)
                 break
-        if not validate:
-            return epoch_losses, validation_losses, len(epoch_losses)
+        if criterion is None:
+            return epoch_losses, curve, len(epoch_losses)
         if best_state is not None:
             self._restore(best_state)
-        logger.info("kept epoch %d (validation loss %.4f)", best_epoch, best_loss)
-        return epoch_losses, validation_losses, best_epoch
+        logger.info("kept epoch %d (%s %.4f)", best_epoch, criterion.name, curve[best_epoch])
+        return epoch_losses, curve, best_epoch
+
+    def _criterion(self) -> _Criterion | None:
+        """How epochs are compared, or None to keep the last one."""
+        train_cfg = self.config.train
+        if self.cal_images.shape[0] == 0 or train_cfg.epoch_selection == "last":
+            return None
+        if train_cfg.epoch_selection == "planted":
+            return _Criterion(
+                "planted-defect AUROC", self.planted_auroc, True, train_cfg.planted_min_gain
+            )
+        return _Criterion("validation loss", self.validation_loss, False, 0.0)
 
     def _train_epoch(self, epoch: int) -> float:
         train_cfg = self.config.train
@@ -302,22 +320,31 @@ class _Run:
 
     def calibration_features(self) -> torch.Tensor:
         """Test-view features of the held-out images (N×V×D), extracted once if frozen."""
-        if self._cal_features is not None and self.model.extractor_state_is_frozen:
-            return self._cal_features
+        if self._cal_features is None or not self.model.extractor_state_is_frozen:
+            self._cal_features = self._test_view_features(self.cal_images, "held-out normal images")
+        return self._cal_features
+
+    def planted_features(self) -> torch.Tensor:
+        """Test-view features of the held-out images with planted defects, extracted once if
+        frozen (the same defects every epoch)."""
+        if self._planted_features is None or not self.model.extractor_state_is_frozen:
+            train_cfg = self.config.train
+            planted = plant_defects(self.cal_images, train_cfg.planted_copies, train_cfg.seed)
+            self._planted_features = self._test_view_features(planted, "planted defects")
+        return self._planted_features
+
+    def _test_view_features(self, images_u8: torch.Tensor, message: str) -> torch.Tensor:
         score_cfg = self.config.score
         view_ids = test_view_ids(self.config.model, score_cfg, score_cfg.test_views)
         with torch.inference_mode():
-            self._cal_features = test_features(
+            return test_features(
                 self.model,
-                self.cal_images,
+                images_u8,
                 view_ids,
                 self.device,
                 score_cfg.batch_size,
-                on_batch=lambda k: self.tracker.advance(
-                    k, phase="calibrating", message="held-out normal images"
-                ),
+                on_batch=lambda k: self.tracker.advance(k, phase="calibrating", message=message),
             )
-        return self._cal_features
 
     def validation_loss(self) -> float:
         """The flow's loss (negative log-likelihood per dimension) on the held-out normals."""
@@ -327,6 +354,11 @@ class _Run:
             z, log_jac_det = self.model.flow_forward(features)
             return float(nll_loss(z, log_jac_det))
 
+    def planted_auroc(self) -> float:
+        """AUROC of the flow's scores: held-out normals against their planted-defect copies."""
+        normal = flow_scores(self.model, self.calibration_features())
+        return auroc_two_samples(normal, flow_scores(self.model, self.planted_features()))
+
     def _trainable_state(self) -> dict[str, torch.Tensor]:
         """A copy of what training changes: the flow, and attention when it is trained."""
         prefixes = ("flow.", "attention.") if self.model.attention_trainable else ("flow.",)
@@ -335,6 +367,21 @@ class _Run:
 
     def _restore(self, state: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict(state, strict=False)
+
+
+@dataclass(frozen=True)
+class _Criterion:
+    """A label-free measure of a trained flow, and when a new value beats the kept one."""
+
+    name: str
+    measure: Callable[[], float]
+    higher_is_better: bool
+    min_gain: float
+
+    def better(self, value: float, kept: float) -> bool:
+        """Whether ``value`` beats ``kept`` by more than ``min_gain``."""
+        gain = value - kept if self.higher_is_better else kept - value
+        return gain > self.min_gain
 
 
 def _feature_bank(

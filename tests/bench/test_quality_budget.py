@@ -109,3 +109,22 @@ def test_a_switch_changes_one_setting_and_keeps_old_keys() -> None:
     for bad in ("lr=1", "model.nothing=1", "train.lr"):
         with pytest.raises(ValueError):
             changed(default, bad)
+
+
+def test_switches_run_on_the_first_seed_of_each_type_or_on_a_pinned_split() -> None:
+    jobs = quality_budget.plan(
+        ["mono", "poly"],
+        [2, 0],
+        ["none"],
+        0.0,
+        ["model.intensity=none", "poly:1:train.epoch_selection=planted"],
+        ["mono", "poly"],
+    )
+    switches = {(j.cell_type, j.seed, j.change) for j in jobs if j.kind == "switch"}
+    assert switches == {
+        ("mono", 2, "model.intensity=none"),
+        ("poly", 2, "model.intensity=none"),
+        ("poly", 1, "train.epoch_selection=planted"),
+    }
+    planted = changed(BudgetJob("default", "poly", 0).config(), "train.epoch_selection=planted")
+    assert planted.train.epoch_selection == "planted"

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from engine.errors import DatasetError
-from engine.evaluation import AurocResult, _auroc_two_samples, auroc_with_ci, format_auroc_table
+from engine.evaluation import AurocResult, auroc_two_samples, auroc_with_ci, format_auroc_table
 
 
 def test_auroc_matches_sklearn_and_interval_contains_it() -> None:
@@ -25,7 +25,7 @@ def test_rank_auroc_handles_ties_like_sklearn() -> None:
     anomalous = np.array([2.0, 3.0, 4.0])
     labels = np.r_[np.zeros(4), np.ones(3)]
     expected = roc_auc_score(labels, np.r_[normal, anomalous])
-    assert _auroc_two_samples(normal, anomalous) == pytest.approx(expected)
+    assert auroc_two_samples(normal, anomalous) == pytest.approx(expected)
 
 
 def test_one_class_only_is_a_clear_error() -> None:

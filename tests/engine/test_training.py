@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from engine import DatasetError, FeatureCollapseError, TrainingCancelled, TrainProgress, train
-from engine.training.trainer import split_calibration
+from engine.data.planted_defects import plant_defects
+from engine.evaluation import auroc_two_samples
+from engine.inputs import load_images
+from engine.training.trainer import TrainResult, split_calibration
 from tests.engine.tiny import tiny_config
 from tests.fixtures.synthetic import write_images
 
@@ -127,3 +130,44 @@ def test_standardisation_can_be_switched_off_like_the_paper(normals: list[Path])
     model = train(raw, normals).detector.model
     assert torch.equal(model.feature_mean, torch.zeros_like(model.feature_mean))
     assert torch.equal(model.feature_whitener, torch.eye(model.feature_dim))
+
+
+def _planted_auroc(result: TrainResult, normals: list[Path]) -> float:
+    """The kept detector's AUROC: held-out normals against the trainer's planted copies."""
+    config = result.detector.config
+    _, cal_idx = split_calibration(len(normals), config)
+    held_out = load_images([normals[i] for i in cal_idx], config.model.image_size).tensor
+    planted = plant_defects(held_out, config.train.planted_copies, config.train.seed)
+    as_arrays = [image.permute(1, 2, 0).numpy() for image in (*held_out, *planted)]
+    scores = result.detector.score(as_arrays).scores
+    return auroc_two_samples(scores[: len(held_out)], scores[len(held_out) :])
+
+
+def test_planted_selection_keeps_the_flow_of_the_best_epoch(normals: list[Path]) -> None:
+    config = tiny_config("none", epochs=5, epoch_selection="planted", planted_copies=2)
+    result = train(config, normals)
+    curve = result.selection_curve
+    assert len(curve) == len(result.epoch_losses) + 1 and all(0 <= v <= 1 for v in curve)
+    kept = result.selected_epoch
+    assert all(curve[e] <= curve[kept] + config.train.planted_min_gain for e in range(len(curve)))
+    assert all(curve[e] < curve[kept] + 1e-12 for e in range(kept))
+    assert _planted_auroc(result, normals) == pytest.approx(curve[kept], abs=1e-9)
+
+
+def test_planted_selection_keeps_the_untrained_flow_without_a_clear_gain(
+    normals: list[Path],
+) -> None:
+    config = tiny_config(
+        "none", epochs=3, epoch_selection="planted", planted_copies=2, planted_min_gain=0.99
+    )
+    result = train(config, normals)
+    assert result.selected_epoch == 0 and len(result.selection_curve) == 4
+    assert _planted_auroc(result, normals) == pytest.approx(result.selection_curve[0], abs=1e-9)
+
+
+def test_validation_selection_stops_after_patience_on_the_lowest_loss(normals: list[Path]) -> None:
+    config = tiny_config("none", epochs=8, epoch_selection="validation", patience=2)
+    result = train(config, normals)
+    curve = result.selection_curve
+    assert result.selected_epoch == int(np.argmin(curve))
+    assert len(result.epoch_losses) in (result.selected_epoch + 2, 8)
