@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 ANOMALOUS_COLOUR = "#d62728"
 NORMAL_COLOUR = "#1f77b4"
 UNLABELLED_COLOUR = "#7f7f7f"
+UNSURE_COLOUR = "#e6a700"
 THRESHOLD_COLOUR = "#111111"
 BAND_COLOUR = "rgba(255, 165, 0, 0.18)"
 VARIANT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
@@ -121,11 +122,12 @@ def pr_figure(
 
 
 def _bins(values: Sequence[np.ndarray], count: int) -> dict[str, float]:
+    """Shared histogram bins over all groups. Plotly's bins are half-open, so the range ends one
+    bin past the highest score: the largest score (often the worst defect) is drawn too."""
     joined = np.concatenate([np.asarray(v, dtype=np.float64) for v in values if len(v)])
     low, high = float(joined.min()), float(joined.max())
-    if high <= low:
-        high = low + 1e-6
-    return {"start": low, "end": high, "size": (high - low) / count}
+    size = (high - low) / count if high > low else max(abs(low), 1.0) * 1e-3
+    return {"start": low, "end": high + size, "size": size}
 
 
 def histogram_figure(
@@ -135,17 +137,20 @@ def histogram_figure(
     threshold: float | None,
     band: tuple[float, float] | None = None,
     unlabelled: np.ndarray | None = None,
+    unsure: np.ndarray | None = None,
     bins: int = 40,
 ) -> go.Figure:
-    """Score histograms of both classes (and the unlabelled, if given) with the threshold line,
-    or the review band T1..T2 shaded. Each group is normalised to percent of itself, so a few
-    reviewed images stay visible next to thousands of unreviewed ones."""
+    """Score histograms of both classes (and of the unreviewed and the "unsure" images, if
+    given) with the threshold line, or the review band T1..T2 shaded. Each group is normalised
+    to percent of itself, so a few reviewed images stay visible next to thousands of others."""
     groups = [
         ("anomalous", anomalous, ANOMALOUS_COLOUR),
         ("normal", normal, NORMAL_COLOUR),
     ]
     if unlabelled is not None:
         groups.append(("not reviewed", unlabelled, UNLABELLED_COLOUR))
+    if unsure is not None:
+        groups.append(("unsure", unsure, UNSURE_COLOUR))
     present = [(name, np.asarray(v), colour) for name, v, colour in groups if len(v)]
     figure = go.Figure()
     if present:

@@ -42,7 +42,7 @@ def _mb(n_bytes: int) -> str:
     return f"{n_bytes / (1024 * 1024):.1f} MB"
 
 
-def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
+def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int = 1) -> ImageInfo:
     """Check an image file and return its facts, or raise `ImageRejected` with the reason.
 
     The header is read first and width x height checked against `max_pixels` before anything
@@ -79,6 +79,11 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
         )
     if width <= 0 or height <= 0:
         raise ImageRejected(f"the image has no pixels ({width}x{height})")
+    if min(width, height) < min_side:
+        raise ImageRejected(
+            f"the image is {width}x{height} pixels; each side must be at least {min_side} "
+            "(ADN_MIN_IMAGE_SIDE), smaller images hold too little to inspect"
+        )
     if width * height > max_pixels:
         raise ImageRejected(
             f"the image is {width}x{height} = {width * height:,} pixels; the limit is "

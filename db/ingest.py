@@ -102,6 +102,7 @@ class _BatchIngestor:
                 data,
                 max_bytes=self.settings.max_file_bytes,
                 max_pixels=self.settings.max_pixels,
+                min_side=self.settings.min_image_side,
             )
         except ImageRejected as rejected:
             return self.reject(name, rejected.reason)
@@ -183,16 +184,10 @@ class _BatchIngestor:
         return self.outcomes
 
 
-def _start(
-    session: Session,
-    *,
-    project_id: int,
-    batch_id: int,
-    settings: StoreSettings,
-    label_source: LabelSource | None,
-    category: str | None,
-    actor: User | None,
-) -> _BatchIngestor:
+def _target_batch(
+    session: Session, project_id: int, batch_id: int, actor: User | None
+) -> ImageBatch:
+    """The batch to upload into, once the actor may upload and the batch is the project's."""
     if actor is not None:
         require_role(actor, Role.REVIEWER, action="upload images")
     batch = get_batch(session, batch_id)
@@ -201,7 +196,7 @@ def _start(
             f"batch {batch_id} belongs to project {batch.project_id}, not {project_id}; "
             "pick a batch of this project"
         )
-    return _BatchIngestor(session, batch, settings, label_source, category)
+    return batch
 
 
 def ingest_files(
@@ -220,15 +215,8 @@ def ingest_files(
     `label_source` is `FolderLabels()`, `CsvLabels.parse(...)` or None; `category` is used for
     files the labels give no category. Reviewers and admins only when `actor` is given.
     """
-    ingestor = _start(
-        session,
-        project_id=project_id,
-        batch_id=batch_id,
-        settings=settings,
-        label_source=label_source,
-        category=category,
-        actor=actor,
-    )
+    batch = _target_batch(session, project_id, batch_id, actor)
+    ingestor = _BatchIngestor(session, batch, settings, label_source, category)
     for name, data in files:
         ingestor.add(name, data)
     return ingestor.finish(actor, "files")
@@ -246,15 +234,8 @@ def record_rejected_upload(
 ) -> IngestOutcome:
     """Count one uploaded file that was refused as a whole (e.g. a refused zip) in the batch's
     file and rejected counters and the audit log; nothing is stored."""
-    ingestor = _start(
-        session,
-        project_id=project_id,
-        batch_id=batch_id,
-        settings=settings,
-        label_source=None,
-        category=None,
-        actor=actor,
-    )
+    batch = _target_batch(session, project_id, batch_id, actor)
+    ingestor = _BatchIngestor(session, batch, settings, label_source=None, category=None)
     outcome = ingestor.reject(name, reason)
     ingestor.finish(actor, "refused upload")
     return outcome
@@ -299,15 +280,8 @@ def ingest_zip(
     times, or holds more files than the batch may still take. Members with absolute paths,
     '..' or symbolic links are rejected one by one.
     """
-    ingestor = _start(
-        session,
-        project_id=project_id,
-        batch_id=batch_id,
-        settings=settings,
-        label_source=label_source,
-        category=category,
-        actor=actor,
-    )
+    batch = _target_batch(session, project_id, batch_id, actor)
+    ingestor = _BatchIngestor(session, batch, settings, label_source, category)
     source = io.BytesIO(zip_source) if isinstance(zip_source, bytes) else Path(zip_source)
     with open_zip(source) as archive:
         members = preflight(

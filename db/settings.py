@@ -18,6 +18,8 @@ _INT_DEFAULTS: dict[str, int] = {
     "max_files_per_batch": 5000,
     "max_zip_uncompressed_mb": 4096,
     "max_zip_ratio": 100,
+    "min_image_side": 32,
+    "max_upload_mb": 1024,
 }
 
 
@@ -32,6 +34,10 @@ class StoreSettings:
     max_files_per_batch: int = 5000
     max_zip_uncompressed_mb: int = 4096
     max_zip_ratio: int = 100
+    # Smaller images hold too little to inspect (a 1×1 image would head every review queue).
+    min_image_side: int = 32
+    # Largest single upload (an image or a zip); the browser's uploader is set to it.
+    max_upload_mb: int = 1024
 
     def __post_init__(self) -> None:
         for field_name in _INT_DEFAULTS:
@@ -54,6 +60,11 @@ class StoreSettings:
         return self.max_file_mb * MB
 
     @property
+    def max_upload_bytes(self) -> int:
+        """Largest accepted single upload (image or zip), in bytes."""
+        return self.max_upload_mb * MB
+
+    @property
     def max_zip_uncompressed_bytes(self) -> int:
         """Largest accepted total uncompressed size of one zip, in bytes."""
         return self.max_zip_uncompressed_mb * MB
@@ -74,6 +85,8 @@ class StoreSettings:
         max_files_per_batch: int = 5000,
         max_zip_uncompressed_mb: int = 4096,
         max_zip_ratio: int = 100,
+        min_image_side: int = 32,
+        max_upload_mb: int = 1024,
     ) -> StoreSettings:
         """Build settings from explicit values (tests, scripts); the data dir is made absolute."""
         resolved = Path(data_dir).expanduser().resolve()
@@ -85,6 +98,8 @@ class StoreSettings:
             max_files_per_batch=max_files_per_batch,
             max_zip_uncompressed_mb=max_zip_uncompressed_mb,
             max_zip_ratio=max_zip_ratio,
+            min_image_side=min_image_side,
+            max_upload_mb=max_upload_mb,
         )
 
     @classmethod

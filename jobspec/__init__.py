@@ -12,8 +12,11 @@ from jobspec.errors import JobSpecError
 from jobspec.jobs import JOB_KINDS, ScoreSpec, TrainSpec, model_version_of, parse_params
 from jobspec.overrides import OVERRIDE_LIMITS, Overrides
 from jobspec.vocabulary import (
+    GPU_QUEUE,
+    LIGHT_QUEUE,
     MAX_TEST_VIEWS,
     PRESET_HELP,
+    QUEUE_OF_KIND,
     VARIANT_NAMES,
     Backbone,
     JobKind,
@@ -23,10 +26,13 @@ from jobspec.vocabulary import (
 )
 
 __all__ = [
+    "GPU_QUEUE",
     "JOB_KINDS",
+    "LIGHT_QUEUE",
     "MAX_TEST_VIEWS",
     "OVERRIDE_LIMITS",
     "PRESET_HELP",
+    "QUEUE_OF_KIND",
     "VARIANT_NAMES",
     "Backbone",
     "JobKind",

@@ -62,6 +62,13 @@ class JobKind(StrEnum):
     SCORE = "score"
 
 
+# The worker queues: long GPU work, and light housekeeping (the sweep).
+GPU_QUEUE = "gpu"
+LIGHT_QUEUE = "light"
+# The queue each job kind waits in; a new kind names its queue here.
+QUEUE_OF_KIND: dict[JobKind, str] = {JobKind.TRAIN: GPU_QUEUE, JobKind.SCORE: GPU_QUEUE}
+
+
 def values_of(enum: type[StrEnum]) -> tuple[str, ...]:
     """The values of a string enum, in declaration order."""
     return tuple(member.value for member in enum)

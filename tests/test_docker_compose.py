@@ -176,6 +176,8 @@ def test_dashboard_serves_streamlit_on_8501(compose: dict[str, Any]) -> None:
     command = _command(dashboard)
     assert command[:2] == ["streamlit", "run"]
     assert "--server.port=8501" in command
+    # The browser's uploader says the studio's own limit, not Streamlit's default.
+    assert "--server.maxUploadSize=1024" in command  # ADN_MAX_UPLOAD_MB's default
     assert any(str(port).endswith(":8501") for port in dashboard["ports"])
 
 

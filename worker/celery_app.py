@@ -17,13 +17,12 @@ from typing import Any
 from celery import Celery
 from kombu import Connection, Exchange, Queue
 
+from jobspec import GPU_QUEUE, LIGHT_QUEUE
 from worker import broker
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
-GPU_QUEUE = "gpu"
-LIGHT_QUEUE = "light"
 GPU_TASK_PREFIX = "adn.gpu."
 LIGHT_TASK_PREFIX = "adn.light."
 QUEUES = (GPU_QUEUE, LIGHT_QUEUE)

@@ -33,6 +33,7 @@ from db.errors import StoreError
 from db.migrate import upgrade_to_head
 from db.repositories import count_users, ensure_first_admin
 from db.session import make_engine, make_session_factory, session_scope
+from db.settings import StoreSettings
 from worker import broker
 from worker.errors import WorkerError
 from worker.restarts import RestartPolicy
@@ -133,8 +134,9 @@ def worker_command() -> list[str]:
     ]
 
 
-def dashboard_command(app_path: Path, port: int) -> list[str]:
-    """Streamlit on the dashboard entry point."""
+def dashboard_command(app_path: Path, port: int, max_upload_mb: int) -> list[str]:
+    """Streamlit on the dashboard entry point, its uploader limited to the studio's largest
+    accepted upload (ADN_MAX_UPLOAD_MB)."""
     return [
         sys.executable,
         "-m",
@@ -147,6 +149,8 @@ def dashboard_command(app_path: Path, port: int) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--server.maxUploadSize",
+        str(max_upload_mb),
     ]
 
 
@@ -284,7 +288,10 @@ def run(settings: WorkerSettings, login: Login, args: argparse.Namespace, port: 
         if not app_path.is_file():
             stop_children(children, STOP_GRACE_S)
             raise LauncherError(f"the dashboard entry point {app_path} is missing")
-        children["dashboard"] = start_child(dashboard_command(app_path, port), env, root)
+        max_upload_mb = StoreSettings.from_env(env).max_upload_mb
+        children["dashboard"] = start_child(
+            dashboard_command(app_path, port, max_upload_mb), env, root
+        )
         url = f"http://localhost:{port}"
     print(banner(login, url, settings), flush=True)
     stop = threading.Event()

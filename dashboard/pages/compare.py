@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import charts, context
 from dashboard.services import compare as service
 from dashboard.services import heatmaps
+from dashboard.services.text import short_name
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> Non
         "Image",
         order,
         format_func=lambda i: (
-            f"{comparison.names[position[i]]} · truth {comparison.truths[position[i]] or '—'}"
+            f"{short_name(comparison.names[position[i]])} · "
+            f"truth {comparison.truths[position[i]] or '—'}"
             + (" · models disagree" if i in disagreeing else "")
         ),
         key="adn_cmp_image",

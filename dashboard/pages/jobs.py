@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import context
 from dashboard.services import jobs as job_service
+from dashboard.services import worker_status
 from dashboard.services.errors import StoreError
 
 logger = logging.getLogger(__name__)
@@ -24,14 +25,22 @@ def notify(kind: str, text: str) -> None:
     st.session_state[NOTICE_KEY] = (kind, text, time.monotonic())
 
 
-def jobs_frame(rows: list[job_service.JobRow]) -> pd.DataFrame:
-    """The live table's rows."""
+def status_text(row: job_service.JobRow, waiting: dict[str, str]) -> str:
+    """The status column: the status, and why a queued job is not moving when nobody takes it."""
+    if row.cancel_requested and row.status == "running":
+        return f"{row.status} (stopping)"
+    if row.status == "queued" and row.kind in waiting:
+        return f"queued: {worker_status.nobody_listens(row.kind)}"
+    return row.status
+
+
+def jobs_frame(rows: list[job_service.JobRow], waiting: dict[str, str]) -> pd.DataFrame:
+    """The live table's rows; ``waiting`` maps a job kind to why nobody takes it."""
     return pd.DataFrame(
         [
             {
                 "job": r.id,
-                "status": r.status
-                + (" (stopping)" if r.cancel_requested and r.status == "running" else ""),
+                "status": status_text(r, waiting),
                 "progress": r.progress,
                 "message": r.message or "",
                 "kind": r.kind,
@@ -155,10 +164,20 @@ def live_jobs(project_id: int, statuses: list[str], kind: str | None) -> None:
     cols[1].metric("Queued", queued)
     cols[2].metric("Shown", len(rows))
     show_notice()
+    reports = worker_status.read_reports(context.store_settings().data_dir)
+    waiting = {
+        k: text
+        for k in {r.kind for r in rows if r.status == "queued"}
+        if (text := worker_status.queue_problem(reports, k)) is not None
+    }
+    for text in sorted(set(waiting.values())):
+        st.warning(text, icon=":material/engineering:")
     if not rows:
         st.info("No job matches. Queue training or scoring on the **Train** page.")
     else:
-        st.dataframe(jobs_frame(rows), hide_index=True, width="stretch", column_config=COLUMNS)
+        st.dataframe(
+            jobs_frame(rows, waiting), hide_index=True, width="stretch", column_config=COLUMNS
+        )
         failed = [r for r in rows if r.status == "failed" and r.error]
         if failed:
             with st.expander(f"Why {len(failed)} job(s) failed"):

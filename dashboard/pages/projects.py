@@ -13,6 +13,7 @@ from dashboard import context
 from dashboard.services import projects as project_service
 from dashboard.services import uploads
 from dashboard.services.errors import StoreError
+from dashboard.services.text import display_name, short_name
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ def upload_form(project_id: int) -> None:
             accept_multiple_files=True,
             help=(
                 f"PNG, JPEG, BMP, TIFF... up to {settings.max_file_mb} MB and "
-                f"{settings.max_pixels:,} pixels each, at most {settings.max_files_per_batch:,} "
-                "files per batch. Zips keep their folders (for MVTec labels)."
+                f"{settings.max_pixels:,} pixels each, at least {settings.min_image_side} pixels "
+                f"a side; zips up to {settings.max_upload_mb} MB; at most "
+                f"{settings.max_files_per_batch:,} files per batch. Zips keep their folders "
+                "(for MVTec labels)."
             ),
         )
         submitted = st.form_submit_button("Upload batch", type="primary")
@@ -194,7 +197,7 @@ def batches_section(project_id: int) -> list[project_service.BatchRow]:
     frame = pd.DataFrame(
         [
             {
-                "batch": b.name,
+                "batch": display_name(b.name),
                 "purpose": project_service.PURPOSE_LABELS.get(b.purpose, b.purpose),
                 "images": b.images,
                 "files": b.file_count,
@@ -251,9 +254,9 @@ def thumbnail_grid(project_id: int, rows: list[project_service.BatchRow]) -> Non
         with grid[index % GRID_COLUMNS]:
             png = cached_thumbnail(tile.sha256, str(tile.path))
             label = tile.known_label or "unlabelled"
-            caption = f"{tile.name} · {tile.category or '-'} · {label}"
+            caption = f"{short_name(tile.name)} · {tile.category or '-'} · {label}"
             if png is None:
-                st.warning(f"{tile.name}: the stored file cannot be read")
+                st.warning(f"{short_name(tile.name)}: the stored file cannot be read")
             else:
                 st.image(png, caption=caption, width="stretch")
 

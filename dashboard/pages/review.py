@@ -11,9 +11,11 @@ import streamlit as st
 from dashboard import context
 from dashboard.services import heatmaps
 from dashboard.services import models as models_service
+from dashboard.services import projects as project_service
 from dashboard.services import review as review_service
 from dashboard.services.errors import PermissionDeniedError, StoreError
 from dashboard.services.review import HistoryEntry, ScoreRow
+from dashboard.services.text import display_name, short_name
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,11 @@ def _show_flash() -> None:
         st.toast(text, icon=":material/check:")
 
 
-def _controls(models: list[models_service.ModelChoice], categories: list[str]) -> Any:
+def _controls(
+    models: list[models_service.ModelChoice],
+    categories: list[str],
+    batches: list[project_service.BatchRow],
+) -> Any:
     by_id = {m.id: m for m in models}
     left, middle, right = st.columns([3, 3, 2])
     model_id = left.selectbox(
@@ -98,7 +104,14 @@ def _controls(models: list[models_service.ModelChoice], categories: list[str]) -
         key="adn_review_order",
     )
     category = right.selectbox("Category", [ALL_CATEGORIES, *categories], key="adn_review_category")
-    first, second, _ = st.columns([2, 2, 4])
+    first, second, third = st.columns([2, 2, 4])
+    by_batch = {b.id: b for b in batches}
+    batch_id = third.selectbox(
+        "Batch",
+        [None, *by_batch],
+        format_func=lambda b: "all batches" if b is None else display_name(by_batch[b].label),
+        key="adn_review_batch",
+    )
     unreviewed = first.toggle("Only unreviewed", value=True, key="adn_review_unreviewed")
     seed = 0
     if order == "audit":
@@ -118,6 +131,7 @@ def _controls(models: list[models_service.ModelChoice], categories: list[str]) -
         category=None if category == ALL_CATEGORIES else category,
         unreviewed_only=unreviewed,
         seed=seed,
+        batch_id=batch_id,
     )
     return queue, by_id[int(model_id)]
 
@@ -141,7 +155,9 @@ def _pictures(item: ScoreRow, png: bytes | None) -> None:
         st.info("No heatmap was stored for this image (it was scored without heatmaps).")
     if mode == "Overlaid" and blended is not None:
         st.image(
-            blended, caption=f"{item.original_name} · heatmap at {opacity:.0%}", width="stretch"
+            blended,
+            caption=f"{short_name(item.original_name)} · heatmap at {opacity:.0%}",
+            width="stretch",
         )
         return
     left, right = st.columns(2)
@@ -175,7 +191,7 @@ def _facts(item: ScoreRow, model: models_service.ModelChoice, history: list[Hist
     st.markdown(
         "\n".join(
             [
-                f"**Image:** {item.original_name} (#{item.image_id})",
+                f"**Image:** {display_name(item.original_name)} (#{item.image_id})",
                 f"\n**Category:** {item.category or '—'}",
                 "\n**Percentile among calibration normals:** "
                 + ("unknown" if percentile is None else f"{percentile:.1f} %"),
@@ -265,7 +281,8 @@ def render() -> None:
         st.stop()
     _show_flash()
     categories = review_service.categories(context.session_factory(), project_id)
-    queue, model = _controls(models, categories)
+    batches = project_service.batches(context.session_factory(), project_id)
+    queue, model = _controls(models, categories, batches)
     view = review_service.queue_view(context.session_factory(), queue, _position(queue))
     slot, item = view.slot, view.slot.item
     _progress(slot)

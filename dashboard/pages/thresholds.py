@@ -326,7 +326,8 @@ def explorer(
             data.scores[~data.positives],
             threshold=value,
             band=(value, upper) if upper is not None else None,
-            unlabelled=data.unlabelled_scores,
+            unlabelled=data.unreviewed_scores,
+            unsure=data.unsure_scores,
         ),
         key="adn_thr_hist",
     )
@@ -476,7 +477,8 @@ def render() -> None:
     st.caption(
         f"Labelled images: {data.n_anomalous} anomalous, {data.n_normal} normal "
         f"({data.from_verdicts} from reviewer verdicts, {data.from_known_labels} from known "
-        f"labels); {data.unlabelled_scores.size} scored images without a label."
+        f"labels); {data.unsure_scores.size} marked unsure and {data.unreviewed_scores.size} "
+        "not reviewed, without a label."
     )
     if not data.has_both_classes:
         _no_labels_message(data, known_available, use_known)

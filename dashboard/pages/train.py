@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
@@ -33,6 +34,10 @@ def workers_panel() -> dict[str, worker_status.WeightsStatus]:
     """Which workers reported, and which backbone weights they have."""
     reports = worker_status.read_reports(context.store_settings().data_dir)
     statuses = {w.backbone: w for w in worker_status.weights_status(reports)}
+    problem = worker_status.queue_problem(reports, "train")
+    if problem is not None:
+        st.warning(problem, icon=":material/engineering:")
+    now = datetime.now(UTC)
     with st.expander(
         f"Workers: {len(reports)} reported" if reports else "Workers: none reported yet",
         expanded=not reports,
@@ -48,9 +53,10 @@ def workers_panel() -> dict[str, worker_status.WeightsStatus]:
                     [
                         {
                             "worker": r.name,
+                            "health": r.health(now),
+                            "queues": ", ".join(r.queues),
                             "device": r.device,
                             "last report": r.updated_at,
-                            "problem": r.problem or "",
                         }
                         for r in reports
                     ]
@@ -207,7 +213,7 @@ def score_section(project_id: int) -> None:
         return
     by_model = {m.id: m for m in models}
     by_batch = {b.id: b for b in batches}
-    inspect = [b.id for b in batches if b.purpose == "inspect"]
+    inspect_first = sorted(by_batch, key=lambda b: by_batch[b].purpose != "inspect")
     model_id = st.selectbox(
         "Model version",
         list(by_model),
@@ -216,15 +222,19 @@ def score_section(project_id: int) -> None:
     )
     chosen = st.multiselect(
         "Batches to score",
-        list(by_batch),
-        default=inspect[:1],
+        inspect_first,
+        default=[],
         format_func=lambda b: by_batch[b].label,
         key="adn_score_batches",
+        placeholder="Choose one or more batches",
+        help="Nothing is chosen for you: pick the batches this model should score.",
     )
     if not context.can("reviewer"):
         st.info("Viewers cannot start scoring.")
         return
-    if st.button("Queue scoring", type="primary", key="adn_queue_scoring"):
+    if not chosen:
+        st.caption("Choose at least one batch to score.")
+    if st.button("Queue scoring", type="primary", key="adn_queue_scoring", disabled=not chosen):
         try:
             sent = training.queue_scoring(
                 context.session_factory(),

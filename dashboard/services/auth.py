@@ -57,10 +57,17 @@ def still_valid(factory: SessionFactory, user_id: int) -> SignedIn | None:
 
 
 def first_sign_in_hint(data_dir: Path) -> str:
-    """How to sign in the very first time (the launcher creates the first admin)."""
+    """How to sign in the very first time (the launcher creates the first admin, with the
+    password of ADN_ADMIN_PASSWORD or a new one that it saves in a file)."""
+    password_file = data_dir / FIRST_PASSWORD_FILE
+    if password_file.is_file():
+        return (
+            f"First time here? Sign in as user **{FIRST_ADMIN}**; the password was printed when "
+            f"the studio first started and is saved in `{password_file}`."
+        )
     return (
-        f"First time here? Sign in as user **{FIRST_ADMIN}**; the password is printed when the "
-        f"studio starts and saved in `{data_dir / FIRST_PASSWORD_FILE}`."
+        f"First time here? Sign in as user **{FIRST_ADMIN}** with the password given in "
+        "ADN_ADMIN_PASSWORD when the studio first started, or ask an admin for an account."
     )
 
 

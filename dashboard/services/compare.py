@@ -20,13 +20,15 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from dashboard.services import metrics
-from dashboard.services.models import ModelChoice, choices_in
+from dashboard.services.models import VARIANT_NAMES, ModelChoice, choices_in
 from dashboard.services.store import SessionFactory
+from dashboard.services.text import display_name
 from dashboard.services.thresholds import model_verdicts
 from db.errors import NotFoundError
 from db.models import ModelStatus
 from db.repositories import (
     current_labels,
+    get_batch,
     get_heatmap_png,
     get_job,
     get_model_version,
@@ -37,7 +39,6 @@ from db.storage import resolve_data_path
 
 logger = logging.getLogger(__name__)
 
-VARIANT_NAMES = {"none": "No attention", "se": "SENet", "cbam": "CBAM"}
 NO_CATEGORY = "(no category)"
 MEAN_ROW = "Mean"
 
@@ -51,6 +52,7 @@ class CompareGroup:
     category: str | None
     selected_images: int | None
     models: tuple[ModelChoice, ...]
+    batch_names: tuple[str, ...] = ()  # in the order of batch_ids
 
     @property
     def latest(self) -> datetime:
@@ -62,7 +64,7 @@ class CompareGroup:
         if self.batch_ids is None:
             source = "training images not recorded"
         else:
-            names = ", ".join(str(b) for b in self.batch_ids)
+            names = ", ".join(self.batch_names or [f"#{b}" for b in self.batch_ids])
             source = f"batch{'es' if len(self.batch_ids) > 1 else ''} {names}"
             if self.selected_images is not None:
                 source += f" ({self.selected_images} chosen images)"
@@ -94,11 +96,20 @@ def _training_set(session: Session, model_id: int) -> tuple[Any, ...] | None:
     )
 
 
+def _batch_name(session: Session, batch_id: int) -> str:
+    try:
+        return display_name(get_batch(session, batch_id).name)
+    except NotFoundError:
+        return f"#{batch_id} (deleted)"
+
+
 def training_groups(factory: SessionFactory, project_id: int) -> list[CompareGroup]:
     """Groups of ready models of a project by training images, the newest group first."""
     with session_scope(factory) as session:
         ready = choices_in(session, project_id, status=ModelStatus.READY)
         sets = {m.id: _training_set(session, m.id) for m in ready}
+        wanted = {b for t in sets.values() if t is not None for b in t[0]}
+        batch_names = {b: _batch_name(session, b) for b in wanted}
     groups: dict[str, list[ModelChoice]] = {}
     keys: dict[str, tuple[Any, ...] | None] = {}
     for model in ready:
@@ -122,6 +133,7 @@ def training_groups(factory: SessionFactory, project_id: int) -> list[CompareGro
                 if training is None or training[2] is None
                 else len(training[2]),
                 models=tuple(sorted(models, key=lambda m: (m.variant != "none", m.variant, m.id))),
+                batch_names=() if training is None else tuple(batch_names[b] for b in training[0]),
             )
         )
     return sorted(result, key=lambda g: g.latest, reverse=True)
@@ -357,7 +369,7 @@ def disagreements(comparison: Comparison) -> pd.DataFrame:
             continue
         record: dict[str, Any] = {
             "image_id": image_id,
-            "image": comparison.names[position],
+            "image": display_name(comparison.names[position]),
             "category": comparison.categories[position],
             "truth": comparison.truths[position] or "—",
         }

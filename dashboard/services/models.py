@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dashboard.services.store import SessionFactory
+from dashboard.services.text import display_name
 from db.models import ModelStatus
 from db.repositories import list_model_versions
 from db.session import session_scope
@@ -39,7 +40,11 @@ class ModelChoice:
         """Id, name, variant, backbone and category in one line."""
         scope = self.category or "all categories"
         variant = VARIANT_NAMES.get(self.variant, self.variant)
-        return f"#{self.id} {self.name} · {variant} · {self.backbone} · {scope}"
+        name = display_name(self.name)
+        parts = [f"#{self.id} {name}"]
+        if not name.endswith(f"· {variant}"):  # names of multi-variant runs end with it
+            parts.append(variant)
+        return " · ".join([*parts, self.backbone, scope])
 
 
 def _calibration_scores(calibration: dict[str, Any] | None) -> tuple[float, ...]:

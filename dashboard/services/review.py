@@ -52,19 +52,20 @@ def percentile_among(calibration: tuple[float, ...], score: float) -> float | No
 
 @dataclass(frozen=True)
 class QueueFilter:
-    """Which queue: model, order, category filter, unreviewed only, audit seed."""
+    """Which queue: model, order, category and batch filters, unreviewed only, audit seed."""
 
     model_version_id: int
     order: str = ScoreOrder.SCORE.value
     category: str | None = None
     unreviewed_only: bool = False
     seed: int = 0
+    batch_id: int | None = None
 
     def key(self) -> str:
         """A text identifying this queue (the page resets its position when it changes)."""
         return (
             f"{self.model_version_id}|{self.order}|{self.category}|"
-            f"{self.unreviewed_only}|{self.seed}"
+            f"{self.unreviewed_only}|{self.seed}|{self.batch_id}"
         )
 
 
@@ -85,6 +86,7 @@ def _page(session: Session, queue: QueueFilter, *, reviewed: bool | None, offset
         model_version_id=queue.model_version_id,
         order=queue.order,
         category=queue.category,
+        batch_id=queue.batch_id,
         reviewed=reviewed,
         seed=queue.seed,
         limit=1,
@@ -108,7 +110,10 @@ def _queue_slot(session: Session, queue: QueueFilter, position: int) -> QueueSlo
             reviewed = _page(session, queue, reviewed=True, offset=0).total
     elif queue.unreviewed_only:
         total = count_scores(
-            session, model_version_id=queue.model_version_id, category=queue.category
+            session,
+            model_version_id=queue.model_version_id,
+            category=queue.category,
+            batch_id=queue.batch_id,
         )
         reviewed = total - current.total
     else:
@@ -117,6 +122,7 @@ def _queue_slot(session: Session, queue: QueueFilter, position: int) -> QueueSlo
             session,
             model_version_id=queue.model_version_id,
             category=queue.category,
+            batch_id=queue.batch_id,
             reviewed_only=True,
         )
     item = current.items[0] if current.items else None

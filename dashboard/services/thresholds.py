@@ -47,6 +47,18 @@ class LabelledData:
     from_verdicts: int
     from_known_labels: int
     unlabelled_scores: np.ndarray
+    # Per unlabelled score: its current verdict is "unsure" (else nobody reviewed it).
+    unlabelled_unsure: np.ndarray
+
+    @property
+    def unsure_scores(self) -> np.ndarray:
+        """Scores of images whose current verdict is "unsure" (and that have no label)."""
+        return self.unlabelled_scores[self.unlabelled_unsure]
+
+    @property
+    def unreviewed_scores(self) -> np.ndarray:
+        """Scores of images nobody reviewed (and that have no label)."""
+        return self.unlabelled_scores[~self.unlabelled_unsure]
 
     @property
     def n_anomalous(self) -> int:
@@ -80,6 +92,7 @@ class ScoredImages:
     categories: list[str | None]
     truths: np.ndarray  # object: "anomalous", "normal" or None
     from_verdict: np.ndarray  # bool: the truth is a reviewer verdict (else a known label)
+    unsure: np.ndarray  # bool: the current verdict is "unsure"
 
 
 def _scored_images(
@@ -95,8 +108,10 @@ def _scored_images(
     labels = current_labels(session, model_version_id=model_version_id)
     truths: list[str | None] = []
     from_verdict: list[bool] = []
+    unsure: list[bool] = []
     for row in rows:
         verdict = labels.get(row.image_id)
+        unsure.append(verdict == "unsure")
         if verdict in ("anomalous", "normal"):
             truths.append(verdict)
             from_verdict.append(True)
@@ -110,6 +125,7 @@ def _scored_images(
         categories=[r.category for r in rows],
         truths=np.array(truths, dtype=object),
         from_verdict=np.array(from_verdict, dtype=bool),
+        unsure=np.array(unsure, dtype=bool),
     )
 
 
@@ -126,6 +142,7 @@ def _labelled(
         from_verdicts=from_verdicts,
         from_known_labels=int(labelled.sum()) - from_verdicts,
         unlabelled_scores=scored.scores[~labelled],
+        unlabelled_unsure=scored.unsure[~labelled],
     )
 
 

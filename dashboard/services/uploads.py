@@ -16,7 +16,7 @@ from db.labels import CsvLabels, FolderLabels, LabelSource
 from db.models import User
 from db.repositories import create_batch, get_user
 from db.session import session_scope
-from db.settings import StoreSettings
+from db.settings import MB, StoreSettings
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +176,11 @@ def _ingest(
         if progress is not None:
             progress(index, total, item.name)
         try:
+            if len(item.data) > settings.max_upload_bytes:
+                raise IngestError(
+                    f"it is {len(item.data) / MB:.0f} MB; the limit is {settings.max_upload_mb} "
+                    "MB per upload (ADN_MAX_UPLOAD_MB); split it into smaller zips"
+                )
             with session.begin_nested():
                 found = ingest_zip(
                     session,

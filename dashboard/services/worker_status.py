@@ -1,7 +1,9 @@
 """What the workers report about themselves: ``<data_dir>/workers/*.json`` files.
 
-Each file: ``{"name", "device", "weights": {backbone: "available: ..." | "missing: ..."},
-"updated_at"}``, written by the worker processes.
+Each file: ``{"name", "device", "queues", "weights": {backbone: "available: ..." |
+"missing: ..."}, "updated_at"}``, rewritten every minute by each worker while it runs and
+removed when it stops. A report not refreshed for :data:`STALE_AFTER_S` belongs to a worker that
+died or hangs; a queue that no fresh report names has nobody to take its jobs.
 """
 
 from __future__ import annotations
@@ -9,16 +11,18 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from jobspec import Backbone, values_of
+from jobspec import QUEUE_OF_KIND, Backbone, JobKind, values_of
 
 logger = logging.getLogger(__name__)
 
 WORKERS_FOLDER = "workers"
 BACKBONES: tuple[str, ...] = values_of(Backbone)
 NO_REPORT = "no worker has reported yet"
+# Three missed refreshes (workers rewrite their report every minute).
+STALE_AFTER_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,24 @@ class WorkerReport:
     weights: dict[str, str] = field(default_factory=dict)
     updated_at: datetime | None = None
     problem: str | None = None  # set when the report file could not be read
+    queues: tuple[str, ...] = ()
+
+    def alive(self, now: datetime, stale_after_s: float = STALE_AFTER_S) -> bool:
+        """Whether the worker refreshed its report recently enough to be taking jobs."""
+        if self.problem is not None or self.updated_at is None:
+            return False
+        return now - self.updated_at <= timedelta(seconds=stale_after_s)
+
+    def health(self, now: datetime) -> str:
+        """``listening`` or how long the worker has been silent, for tables."""
+        if self.problem is not None:
+            return self.problem
+        if self.updated_at is None:
+            return "never refreshed its report"
+        if self.alive(now):
+            return "listening"
+        minutes = (now - self.updated_at).total_seconds() / 60
+        return f"silent for {minutes:.0f} min: stopped or hung"
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,7 @@ def read_reports(data_dir: Path) -> list[WorkerReport]:
                 if isinstance(weights, dict)
                 else {},
                 updated_at=_parse_time(raw.get("updated_at")),
+                queues=tuple(str(q) for q in raw.get("queues") or () if isinstance(q, str)),
             )
         )
     epoch = datetime.min.replace(tzinfo=UTC)
@@ -96,3 +119,34 @@ def weights_status(
         name, text = (good or said)[0]
         out.append(WeightsStatus(backbone, bool(good), f"{name}: {text}"))
     return out
+
+
+def nobody_listens(kind: str) -> str:
+    """The short reason a queued job of ``kind`` does not move, for status columns."""
+    return f"no worker is listening on queue '{QUEUE_OF_KIND[JobKind(kind)]}'"
+
+
+def queue_problem(
+    reports: list[WorkerReport], kind: str, now: datetime | None = None
+) -> str | None:
+    """Why jobs of ``kind`` would wait with nobody to take them, or None when a live worker
+    listens on their queue."""
+    now = now or datetime.now(UTC)
+    queue = QUEUE_OF_KIND[JobKind(kind)]
+    headline = nobody_listens(kind).capitalize()
+    if any(r.alive(now) and queue in r.queues for r in reports):
+        return None
+    silent = [r for r in reports if queue in r.queues]
+    if silent:
+        last = silent[0]
+        return (
+            f"{headline}: {last.name} is "
+            f"{last.health(now)}. {kind.capitalize()} jobs stay "
+            "queued until a worker is back; restart it (`adn-studio` in embedded mode, the "
+            "worker service in team mode)."
+        )
+    return (
+        f"{headline}. {kind.capitalize()} jobs stay queued until "
+        "one starts (`adn-studio` starts one in embedded mode; in team mode start the worker "
+        "service)."
+    )

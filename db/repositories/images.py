@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -69,14 +70,22 @@ def list_batches(
     return list(session.scalars(query.order_by(ImageBatch.created_at.desc(), ImageBatch.id.desc())))
 
 
-def _image_query(
-    project_id: int,
-    *,
-    batch_id: int | None,
-    purpose: str | None,
-    category: str | None,
-    known_label: str | None,
-) -> Select[Image]:
+class ImageFilters(TypedDict, total=False):
+    """Which of a project's images: those of one batch, batch purpose, category or known label
+    ("normal", "anomalous", or "unlabelled" for none); a filter left out or None keeps all."""
+
+    batch_id: int | None
+    purpose: str | None
+    category: str | None
+    known_label: str | None
+
+
+def _image_query(project_id: int, filters: ImageFilters) -> Select[Image]:
+    unknown = filters.keys() - ImageFilters.__optional_keys__
+    if unknown:
+        raise TypeError(f"unknown image filters {sorted(unknown)}")
+    batch_id, purpose = filters.get("batch_id"), filters.get("purpose")
+    category, known_label = filters.get("category"), filters.get("known_label")
     query = select(Image).where(Image.project_id == project_id)
     if batch_id is not None:
         query = query.where(Image.batch_id == batch_id)
@@ -99,51 +108,27 @@ def list_images(
     session: Session,
     *,
     project_id: int,
-    batch_id: int | None = None,
-    purpose: str | None = None,
-    category: str | None = None,
-    known_label: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    **filters: Unpack[ImageFilters],
 ) -> list[Image]:
-    """Images of a project in upload order, filtered by batch, batch purpose, category or
-    known label ("normal", "anomalous", or "unlabelled" for none)."""
+    """Images of a project in upload order, narrowed by `ImageFilters`."""
     check_page(limit, offset, max_limit=100_000)
-    query = _image_query(
-        project_id, batch_id=batch_id, purpose=purpose, category=category, known_label=known_label
-    )
+    query = _image_query(project_id, filters)
     return list(session.scalars(query.order_by(Image.id).limit(limit).offset(offset)))
 
 
-def count_images(
-    session: Session,
-    *,
-    project_id: int,
-    batch_id: int | None = None,
-    purpose: str | None = None,
-    category: str | None = None,
-    known_label: str | None = None,
-) -> int:
+def count_images(session: Session, *, project_id: int, **filters: Unpack[ImageFilters]) -> int:
     """How many images `list_images` would return without pagination."""
-    query = _image_query(
-        project_id, batch_id=batch_id, purpose=purpose, category=category, known_label=known_label
-    )
+    query = _image_query(project_id, filters)
     return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
 
 def list_image_ids(
-    session: Session,
-    *,
-    project_id: int,
-    batch_id: int | None = None,
-    purpose: str | None = None,
-    category: str | None = None,
-    known_label: str | None = None,
+    session: Session, *, project_id: int, **filters: Unpack[ImageFilters]
 ) -> list[int]:
     """Ids of all matching images (cheap; for queuing train or score jobs)."""
-    query = _image_query(
-        project_id, batch_id=batch_id, purpose=purpose, category=category, known_label=known_label
-    )
+    query = _image_query(project_id, filters)
     return list(session.scalars(query.with_only_columns(Image.id).order_by(Image.id)))
 
 

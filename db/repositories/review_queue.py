@@ -302,9 +302,11 @@ def count_scores(
     *,
     model_version_id: int,
     category: str | None = None,
+    batch_id: int | None = None,
     reviewed_only: bool = False,
 ) -> int:
-    """Scores of a model version (in `category`), optionally only of reviewed images.
+    """Scores of a model version (in `category`, in `batch_id`), optionally only of reviewed
+    images.
 
     A plain count without the threshold and current-verdict joins of the queue: an image has a
     current verdict exactly when it has any verdict.
@@ -317,6 +319,8 @@ def count_scores(
     )
     if category is not None:
         query = query.where(Image.category == category)
+    if batch_id is not None:
+        query = query.where(Image.batch_id == batch_id)
     if reviewed_only:
         query = query.where(exists().where(Verdict.image_id == Score.image_id))
     return int(session.scalar(query) or 0)

@@ -64,6 +64,25 @@ def _conflict() -> ConflictError:
     )
 
 
+def _audit_threshold(
+    session: Session, action: str, threshold: Threshold, actor: User | None, **details: Any
+) -> None:
+    """Record a change of a threshold, with its scope and version, in the audit log."""
+    record_audit(
+        session,
+        action=action,
+        entity_type="threshold",
+        entity_id=threshold.id,
+        user=actor,
+        details={
+            "model_version_id": threshold.model_version_id,
+            "category": threshold.category,
+            "version": threshold.version,
+            **details,
+        },
+    )
+
+
 def save_threshold(
     session: Session,
     *,
@@ -113,20 +132,8 @@ def save_threshold(
             session.add(threshold)
     except IntegrityError:
         raise _conflict() from None
-    record_audit(
-        session,
-        action="threshold.save",
-        entity_type="threshold",
-        entity_id=threshold.id,
-        user=actor,
-        details={
-            "model_version_id": model_version_id,
-            "category": scope_category,
-            "version": threshold.version,
-            "value": lower,
-            "upper_value": upper,
-            "method": method,
-        },
+    _audit_threshold(
+        session, "threshold.save", threshold, actor, value=lower, upper_value=upper, method=method
     )
     return threshold
 
@@ -147,18 +154,7 @@ def restore_threshold(
             threshold.is_active = True
     except IntegrityError:
         raise _conflict() from None
-    record_audit(
-        session,
-        action="threshold.restore",
-        entity_type="threshold",
-        entity_id=threshold.id,
-        user=actor,
-        details={
-            "model_version_id": threshold.model_version_id,
-            "category": threshold.category,
-            "version": threshold.version,
-        },
-    )
+    _audit_threshold(session, "threshold.restore", threshold, actor)
     return threshold
 
 

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Iterable
 from functools import cache
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -73,6 +74,19 @@ def list_users(session: Session, *, include_inactive: bool = True) -> list[User]
     return list(session.scalars(query))
 
 
+def _audit_user(
+    session: Session,
+    action: str,
+    user: User,
+    actor: User | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record one change to a user account in the audit log."""
+    record_audit(
+        session, action=action, entity_type="user", entity_id=user.id, user=actor, details=details
+    )
+
+
 def create_user(
     session: Session,
     *,
@@ -96,14 +110,7 @@ def create_user(
             session.add(user)
     except IntegrityError:
         raise ConflictError(f"user name {name!r} is taken; choose another one.") from None
-    record_audit(
-        session,
-        action="user.create",
-        entity_type="user",
-        entity_id=user.id,
-        user=actor,
-        details={"username": name, "role": str(role)},
-    )
+    _audit_user(session, "user.create", user, actor, {"username": name, "role": str(role)})
     return user
 
 
@@ -155,14 +162,7 @@ def set_role(session: Session, user_id: int, role: str, *, actor: User | None = 
     previous = user.role
     user.role = str(role)
     session.flush()
-    record_audit(
-        session,
-        action="user.set_role",
-        entity_type="user",
-        entity_id=user.id,
-        user=actor,
-        details={"from": previous, "to": str(role)},
-    )
+    _audit_user(session, "user.set_role", user, actor, {"from": previous, "to": str(role)})
     return user
 
 
@@ -177,13 +177,7 @@ def set_active(session: Session, user_id: int, active: bool, *, actor: User | No
         _guard_last_admin(session, user)
     user.is_active = active
     session.flush()
-    record_audit(
-        session,
-        action="user.activate" if active else "user.deactivate",
-        entity_type="user",
-        entity_id=user.id,
-        user=actor,
-    )
+    _audit_user(session, "user.activate" if active else "user.deactivate", user, actor)
     return user
 
 
@@ -200,9 +194,7 @@ def set_password(
         )
     user.password_hash = hash_password(new_password)
     session.flush()
-    record_audit(
-        session, action="user.set_password", entity_type="user", entity_id=user.id, user=actor
-    )
+    _audit_user(session, "user.set_password", user, actor)
     return user
 
 

@@ -121,6 +121,13 @@ def upload(page: Any, name: str, files: list[Path], *, inspect: bool) -> None:
     idle(page)
 
 
+def choose(page: Any, label: str, option: str) -> None:
+    """Pick the option that contains ``option`` in the multiselect labelled ``label``."""
+    page.get_by_test_id("stMultiSelect").filter(has_text=label).locator("input").click()
+    page.get_by_test_id("stMultiSelectDropdown").get_by_text(option).first.click()
+    page.keyboard.press("Escape")
+
+
 def metrics(page: Any) -> dict[str, str]:
     """Streamlit metrics on the page as label -> value."""
     out: dict[str, str] = {}
@@ -193,7 +200,10 @@ def test_journeys_end_to_end(
 
         # Journey 3: score the inspect batch.
         go_to(page, "Train", "Train & score")
-        page.get_by_role("button", name="Queue scoring", exact=True).click()
+        queue_scoring = page.get_by_role("button", name="Queue scoring", exact=True)
+        expect(queue_scoring).to_be_disabled()  # no batch is chosen behind the user's back
+        choose(page, "Batches to score", "monday")
+        queue_scoring.click()
         expect(page.get_by_text("Queued 1 job(s)")).to_be_visible()
         store.wait_for(
             "the scoring job to finish",

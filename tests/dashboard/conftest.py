@@ -431,15 +431,19 @@ def open_page(
     return _open
 
 
-@pytest.fixture
-def dispatch_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
-    """Record ``worker.dispatch.send_job(job_id, kind)`` calls instead of sending anything."""
+def _record_send_job(
+    monkeypatch: pytest.MonkeyPatch, refusal: str | None = None
+) -> list[tuple[int, str]]:
+    """Replace ``worker.dispatch.send_job`` by a fake that records ``(job_id, kind)`` per call and,
+    given a ``refusal``, raises ``BrokerUnavailableError`` with it instead of sending."""
     import worker.dispatch
 
     calls: list[tuple[int, str]] = []
 
     def fake_send(job_id: int, kind: str, app: object = None) -> str:
         calls.append((int(job_id), kind))
+        if refusal is not None:
+            raise worker.dispatch.BrokerUnavailableError(refusal)
         return f"task-{job_id}"
 
     monkeypatch.setattr(worker.dispatch, "send_job", fake_send)
@@ -447,17 +451,15 @@ def dispatch_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
 
 
 @pytest.fixture
+def dispatch_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    """Record ``worker.dispatch.send_job(job_id, kind)`` calls instead of sending anything."""
+    return _record_send_job(monkeypatch)
+
+
+@pytest.fixture
 def broker_down(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
     """Make ``worker.dispatch.send_job`` fail as if the broker were unreachable; records calls."""
-    import worker.dispatch
-
-    calls: list[tuple[int, str]] = []
-
-    def refuse(job_id: int, kind: str, app: object = None) -> str:
-        calls.append((int(job_id), kind))
-        raise worker.dispatch.BrokerUnavailableError(
-            "could not hand the job to the broker at redis://broker:6379/0: connection refused"
-        )
-
-    monkeypatch.setattr(worker.dispatch, "send_job", refuse)
-    return calls
+    return _record_send_job(
+        monkeypatch,
+        refusal="could not hand the job to the broker at redis://broker:6379/0: connection refused",
+    )

@@ -44,6 +44,18 @@ def test_histogram_with_threshold_line_and_shared_bins() -> None:
     assert {t.histnorm for t in figure.data} == {"percent"}  # groups of any size comparable
 
 
+@pytest.mark.parametrize("scores", [[0.1, 0.2, 3.28], [2.0, 2.0, 2.0], [0.0]])
+def test_histogram_bins_hold_every_score_including_the_highest(scores: list[float]) -> None:
+    values = np.array(scores)
+    figure = charts.histogram_figure(values, np.array([]), threshold=None, bins=10)
+    xbins = figure.data[0].xbins
+    # Plotly counts a score in [edge, edge + size); the edges must reach past the maximum.
+    edges = np.arange(xbins.start, xbins.end + xbins.size / 2, xbins.size)
+    counts, _ = np.histogram(values, bins=edges)
+    in_last_edge = np.count_nonzero(values == edges[-1])  # np.histogram closes its last bin
+    assert counts.sum() - in_last_edge == len(values)
+
+
 def test_histogram_with_review_band_and_unlabelled_scores() -> None:
     figure = charts.histogram_figure(
         np.array([0.9]),
@@ -51,8 +63,10 @@ def test_histogram_with_review_band_and_unlabelled_scores() -> None:
         threshold=0.3,
         band=(0.3, 0.7),
         unlabelled=np.array([0.2, 0.4]),
+        unsure=np.array([0.5]),
     )
-    assert [t.name for t in figure.data] == ["anomalous (1)", "not reviewed (2)"]
+    assert [t.name for t in figure.data] == ["anomalous (1)", "not reviewed (2)", "unsure (1)"]
+    assert len({t.marker.color for t in figure.data}) == 3
     rects = [s for s in figure.layout.shapes if s.type == "rect"]
     lines = [s.x0 for s in figure.layout.shapes if s.type == "line"]
     assert len(rects) == 1 and (rects[0].x0, rects[0].x1) == (0.3, 0.7)

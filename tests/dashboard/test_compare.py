@@ -122,6 +122,9 @@ def test_models_are_grouped_by_training_images(studio: StudioData, open_page: Op
     assert groups[0].models[0].id == other
     assert groups[0].batch_ids == tuple(sorted([studio.train_batch.id, studio.inspect_batch.id]))
     assert [m.variant for m in groups[1].models] == ["cbam", "se"]
+    assert groups[1].label.startswith(f"batch {studio.train_batch.name} · ")
+    both = sorted([studio.train_batch, studio.inspect_batch], key=lambda b: b.id)
+    assert groups[0].label.startswith(f"batches {both[0].name}, {both[1].name} · ")
     app = open_page(PAGE).run()
     assert any("Only one model was trained on these images" in i.value for i in app.info)
     app.selectbox(key="adn_cmp_group").set_value(groups[1].key).run()
@@ -140,6 +143,15 @@ def test_without_thresholds_there_is_no_disagreement_but_heatmaps_still_show(
 
 def _choice(model_id: int, variant: str) -> ModelChoice:
     return ModelChoice(model_id, f"m{model_id}", variant, "b", None, datetime.now(UTC))
+
+
+def test_model_labels_name_the_variant_once() -> None:
+    now = datetime.now(UTC)
+    several = ModelChoice(4, "line 3 · SENet", "se", "mobilenet_v2", "cell", now)
+    assert several.label == "#4 line 3 · SENet · mobilenet_v2 · cell"
+    single = ModelChoice(5, "line 3", "cbam", "mobilenet_v2", None, now)
+    assert single.label == "#5 line 3 · CBAM · mobilenet_v2 · all categories"
+    assert "\u202e" not in ModelChoice(6, "a\u202eb", "none", "b", None, now).label
 
 
 def test_column_names_disambiguate_repeated_variants() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from dashboard.services import jobs as job_service
@@ -20,6 +22,7 @@ from db.repositories import (
 )
 from db.session import session_scope
 from tests.dashboard.conftest import OpenPage, StudioData
+from tests.dashboard.test_worker_status import NOW, write_report
 
 PAGE = "dashboard/pages/jobs.py"
 
@@ -88,6 +91,23 @@ def test_table_shows_progress_message_and_errors(
     metrics = {m.label: m.value for m in app.metric}
     assert (metrics["Running"], metrics["Queued"]) == ("1", "1")
     assert "CUDA out of memory" in app.code[0].value
+
+
+@pytest.mark.parametrize("worker", ["listening", "silent", "none"])
+def test_a_queued_job_says_when_no_worker_listens(
+    open_page: OpenPage, studio_store, job_scene: dict[str, int], worker: str
+) -> None:
+    age = {"listening": (NOW - datetime.now(UTC)).total_seconds(), "silent": 10_000_000.0}
+    if worker in age:
+        write_report(studio_store.data_dir, "gpu-1", ["gpu"], age[worker] + 5)
+    app = open_page(PAGE, role="viewer").run()
+    status = app.dataframe[0].value.set_index("job").loc[job_scene["queued"], "status"]
+    warnings = [w.value for w in app.warning]
+    if worker == "listening":
+        assert status == "queued" and not warnings
+    else:
+        assert status == "queued: no worker is listening on queue 'gpu'"
+        assert len(warnings) == 1 and ("gpu-1 is silent" in warnings[0]) is (worker == "silent")
 
 
 def test_viewer_gets_no_cancel_or_retry(open_page: OpenPage, job_scene: dict[str, int]) -> None:

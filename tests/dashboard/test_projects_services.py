@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image as PILImage
 
@@ -18,22 +22,32 @@ from tests.dashboard.conftest import ProjectInfo, StudioUser, png_bytes
 from tests.fixtures.bad_images import write_bad_corpus, zip_bomb
 from tests.fixtures.synthetic import textured_image
 
+Upload = Callable[..., uploads.UploadResult]
+
+
+@pytest.fixture
+def upload(studio_factory, studio_store, studio_project: ProjectInfo) -> Upload:
+    """``upload_batch`` into the test project; the test names the batch, files and actor."""
+    return functools.partial(
+        uploads.upload_batch,
+        studio_factory,
+        settings=studio_store,
+        project_id=studio_project.id,
+    )
+
 
 def _items(folder: Path, names: list[str]) -> list[uploads.UploadedItem]:
     return [uploads.UploadedItem(n, (folder / n).read_bytes()) for n in names]
 
 
 def test_mixed_upload_gives_one_verdict_per_file_and_keeps_the_good_ones(
-    tmp_path: Path, studio_factory, studio_store, studio_users, studio_project: ProjectInfo
+    tmp_path: Path, upload: Upload, studio_factory, studio_users, studio_project: ProjectInfo
 ) -> None:
     corpus = write_bad_corpus(tmp_path / "corpus")
     items = _items(tmp_path / "corpus", sorted(corpus))
     items.append(uploads.UploadedItem("again/valid.png", items[-1].data))  # a duplicate
     progress: list[tuple[int, int]] = []
-    result = uploads.upload_batch(
-        studio_factory,
-        settings=studio_store,
-        project_id=studio_project.id,
+    result = upload(
         batch_name="mixed",
         purpose="inspect",
         files=items,
@@ -59,7 +73,7 @@ def test_mixed_upload_gives_one_verdict_per_file_and_keeps_the_good_ones(
 
 
 def test_refused_zip_is_one_rejected_row_and_other_files_stay(
-    tmp_path: Path, studio_factory, studio_store, studio_users, studio_project: ProjectInfo
+    tmp_path: Path, upload: Upload, studio_factory, studio_users, studio_project: ProjectInfo
 ) -> None:
     bomb = zip_bomb(tmp_path / "bomb.zip", uncompressed_mb=40).read_bytes()
     buffer = io.BytesIO()
@@ -70,14 +84,8 @@ def test_refused_zip_is_one_rejected_row_and_other_files_stay(
         uploads.UploadedItem("good.zip", buffer.getvalue()),
         uploads.UploadedItem("loose.png", png_bytes(textured_image(32, seed=10))),
     ]
-    result = uploads.upload_batch(
-        studio_factory,
-        settings=studio_store,
-        project_id=studio_project.id,
-        batch_name="zips",
-        purpose="inspect",
-        files=items,
-        actor_id=studio_users["reviewer"].id,
+    result = upload(
+        batch_name="zips", purpose="inspect", files=items, actor_id=studio_users["reviewer"].id
     )
     rows = {o.name: o for o in result.outcomes}
     assert rows["bomb.zip"].status == "rejected"
@@ -90,15 +98,37 @@ def test_refused_zip_is_one_rejected_row_and_other_files_stay(
         assert (batch.file_count, batch.accepted_count, batch.rejected_count) == (3, 2, 1)
 
 
+def test_a_zip_over_the_upload_limit_is_refused_and_the_rest_kept(
+    tmp_path: Path, studio_factory, studio_store, studio_users, studio_project: ProjectInfo
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("noise.bin", np.random.default_rng(0).bytes(2 * 1024 * 1024))
+    limited = dataclasses.replace(studio_store, max_upload_mb=1)
+    result = uploads.upload_batch(
+        studio_factory,
+        settings=limited,
+        project_id=studio_project.id,
+        batch_name="big zip",
+        purpose="inspect",
+        files=[
+            uploads.UploadedItem("big.zip", buffer.getvalue()),
+            uploads.UploadedItem("loose.png", png_bytes(textured_image(32, seed=11))),
+        ],
+        actor_id=studio_users["reviewer"].id,
+    )
+    rows = {o.name: o for o in result.outcomes}
+    assert rows["big.zip"].status == "rejected"
+    assert "limit is 1 MB per upload (ADN_MAX_UPLOAD_MB)" in rows["big.zip"].reason
+    assert rows["loose.png"].status == "accepted"
+
+
 def test_viewer_cannot_upload_through_the_service(
-    studio_factory, studio_store, studio_users: dict[str, StudioUser], studio_project
+    upload: Upload, studio_factory, studio_users: dict[str, StudioUser], studio_project
 ) -> None:
     viewer = studio_users["viewer"].id
     with pytest.raises(PermissionDeniedError):
-        uploads.upload_batch(
-            studio_factory,
-            settings=studio_store,
-            project_id=studio_project.id,
+        upload(
             batch_name="sneaky",
             purpose="train",
             files=[uploads.UploadedItem("a.png", png_bytes(textured_image(32)))],
@@ -112,17 +142,9 @@ def test_viewer_cannot_upload_through_the_service(
     assert [p.name for p in project_service.projects(studio_factory)] == [studio_project.name]
 
 
-def test_empty_upload_is_refused(studio_factory, studio_store, studio_users, studio_project):
+def test_empty_upload_is_refused(upload: Upload, studio_factory, studio_users, studio_project):
     with pytest.raises(IngestError, match="no files"):
-        uploads.upload_batch(
-            studio_factory,
-            settings=studio_store,
-            project_id=studio_project.id,
-            batch_name="empty",
-            purpose="train",
-            files=[],
-            actor_id=studio_users["reviewer"].id,
-        )
+        upload(batch_name="empty", purpose="train", files=[], actor_id=studio_users["reviewer"].id)
     with session_scope(studio_factory) as session:
         assert list_batches(session, studio_project.id) == []
 

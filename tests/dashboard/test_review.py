@@ -123,6 +123,21 @@ def test_service_refuses_a_viewer_verdict(studio: StudioData) -> None:
         assert verdict_history(session, image_id) == []
 
 
+def test_batch_filter_limits_the_queue_and_its_progress(
+    studio: StudioData, open_page: OpenPage
+) -> None:
+    app = open_page(PAGE).run()
+    picker = app.selectbox(key="adn_review_batch")
+    assert picker.value is None and len(picker.options) == 3  # all, train, inspect
+    picker.set_value(studio.inspect_batch.id).run()
+    assert _progress(app).startswith("0 of 8 reviewed")
+    assert _shown_id(app) in studio.inspect_batch.image_ids
+    app.selectbox(key="adn_review_batch").set_value(studio.train_batch.id).run()
+    assert any("This queue is empty" in i.value for i in app.info)  # it scored no training image
+    empty = service.QueueFilter(studio.model.id, batch_id=studio.train_batch.id)
+    assert service.queue_view(studio.factory, empty, 0).slot.total == 0
+
+
 def test_uncertain_order_starts_nearest_the_threshold(
     studio: StudioData, open_page: OpenPage
 ) -> None:

@@ -52,13 +52,20 @@ def test_deactivated_user_is_refused(
     assert USER_KEY not in app.session_state
 
 
+@pytest.mark.parametrize("password_file", [True, False])
 def test_page_says_how_to_sign_in_the_first_time(
-    open_page: OpenPage, studio_store, studio_users: dict[str, StudioUser]
+    open_page: OpenPage, studio_store, studio_users: dict[str, StudioUser], password_file: bool
 ) -> None:
+    saved = studio_store.data_dir / "first-admin-password.txt"
+    if password_file:
+        saved.write_text("secret\n")
+    else:
+        saved.unlink(missing_ok=True)  # the admin's password came from ADN_ADMIN_PASSWORD
     app = open_page(PAGE, role=None, project_id=None).run()
     hint = app.info[0].value
     assert "**admin**" in hint
-    assert str(studio_store.data_dir / "first-admin-password.txt") in hint
+    assert (str(saved) in hint) is password_file
+    assert ("ADN_ADMIN_PASSWORD" in hint) is not password_file
     assert not app.warning  # users exist, so no "no account yet" warning
 
 

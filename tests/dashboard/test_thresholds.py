@@ -275,6 +275,8 @@ def test_load_labelled_splits_sources_and_unlabelled(studio: StudioData) -> None
     with_known = service.load_labelled(studio.factory, studio.model.id, None, use_known_labels=True)
     assert (only_reviews.n_anomalous, only_reviews.n_normal) == (1, 0)
     assert only_reviews.unlabelled_scores.size == 7  # "unsure" is not a label
+    assert only_reviews.unsure_scores.tolist() == [0.1]  # and is not "not reviewed" either
+    assert only_reviews.unreviewed_scores.size == 6 and 0.1 not in only_reviews.unreviewed_scores
     assert (with_known.from_verdicts, with_known.from_known_labels) == (1, 7)
     metrics = service.metrics_at(with_known, 0.5, None)
     assert metrics["f1"] == 1.0 and metrics["labelled_from_known_labels"] == 7

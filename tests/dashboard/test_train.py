@@ -128,7 +128,10 @@ def test_queue_scoring_creates_one_score_job(
 ) -> None:
     app = open_page(PAGE, role="reviewer").run()
     assert app.selectbox(key="adn_score_model").value == ready_model.id
-    assert app.multiselect(key="adn_score_batches").value == [inspect_batch.id]
+    assert app.multiselect(key="adn_score_batches").value == []  # nothing chosen by default
+    assert app.button(key="adn_queue_scoring").disabled
+    app.multiselect(key="adn_score_batches").set_value([inspect_batch.id]).run()
+    assert not app.button(key="adn_queue_scoring").disabled
     app.button(key="adn_queue_scoring").click().run()
     assert not app.error, [e.value for e in app.error]
     with session_scope(studio_factory) as session:
@@ -153,6 +156,7 @@ def test_worker_reports_show_weights_availability(
             {
                 "name": "gpu-1",
                 "device": "cuda:0",
+                "queues": ["gpu"],
                 "weights": {
                     "mobilenet_v2": "available: bundled offline weights",
                     "alexnet": "missing: no internet to download them",
@@ -167,6 +171,11 @@ def test_worker_reports_show_weights_availability(
     assert "alexnet (weights missing)" in box.options
     assert "efficientnet_lite0 (weights: no worker has reported yet)" in box.options
     assert app.dataframe[0].value.iloc[0]["device"] == "cuda:0"
+    # The report is months old: the worker stopped, and the page says so before queueing.
+    assert app.dataframe[0].value.iloc[0]["health"].startswith("silent for")
+    assert any(
+        "No worker is listening on queue 'gpu': gpu-1 is silent" in w.value for w in app.warning
+    )
 
 
 def test_page_without_worker_reports_warns(open_page: OpenPage, train_batch: BatchInfo) -> None:

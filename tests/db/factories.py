@@ -68,7 +68,9 @@ def make_model(session: Session, project: Project, variant: str = "cbam") -> Mod
     )
 
 
-def png_bytes(width: int = 4, height: int = 3, color: tuple[int, int, int] = (255, 0, 0)) -> bytes:
+def png_bytes(
+    width: int = 48, height: int = 36, color: tuple[int, int, int] = (255, 0, 0)
+) -> bytes:
     buffer = io.BytesIO()
     PILImage.new("RGB", (width, height), color).save(buffer, format="PNG")
     return buffer.getvalue()

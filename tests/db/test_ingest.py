@@ -131,22 +131,36 @@ def test_duplicates_are_reported_not_stored_twice(
 
 def test_limits(session: Session, tmp_path: Path) -> None:
     settings = StoreSettings.from_values(
-        data_dir=tmp_path / "limited", max_files_per_batch=3, max_file_mb=1, max_pixels=100
+        data_dir=tmp_path / "limited", max_files_per_batch=3, max_file_mb=1, max_pixels=2000
     )
     big = b"\x89PNG" + bytes(2 * 1024 * 1024)
     files = [
-        ("ok.png", png_bytes(5, 5)),
-        ("too_many_pixels.png", png_bytes(20, 20)),
+        ("ok.png", png_bytes(40, 40)),
+        ("too_many_pixels.png", png_bytes(50, 50)),
         ("too_big.png", big),
-        ("fourth.png", png_bytes(4, 4)),
-        ("fifth.png", png_bytes(3, 3)),
+        ("fourth.png", png_bytes(40, 40, (0, 255, 0))),
+        ("fifth.png", png_bytes(40, 40, (0, 0, 255))),
     ]
     _, _, outcomes = _ingest(session, settings, files)
     assert [o.status for o in outcomes] == ["accepted"] + ["rejected"] * 4
-    assert "400 pixels" in (outcomes[1].reason or "")
+    assert "2,500 pixels" in (outcomes[1].reason or "")
     assert "ADN_MAX_FILE_MB" in (outcomes[2].reason or "")
     assert "ADN_MAX_FILES_PER_BATCH" in (outcomes[3].reason or "")
     assert "ADN_MAX_FILES_PER_BATCH" in (outcomes[4].reason or "")
+
+
+def test_images_below_the_minimum_side_are_refused(session: Session, tmp_path: Path) -> None:
+    settings = StoreSettings.from_values(data_dir=tmp_path / "small", min_image_side=32)
+    files = [
+        ("pixel.png", png_bytes(1, 1)),
+        ("thin.png", png_bytes(31, 200)),
+        ("just_enough.png", png_bytes(32, 32)),
+    ]
+    _, _, outcomes = _ingest(session, settings, files)
+    assert [o.status for o in outcomes] == ["rejected", "rejected", "accepted"]
+    assert "1x1 pixels" in (outcomes[0].reason or "")
+    assert "at least 32 (ADN_MIN_IMAGE_SIDE)" in (outcomes[1].reason or "")
+    assert StoreSettings.from_values(data_dir=tmp_path).min_image_side == 32  # on by default
 
 
 def test_folder_labels_follow_the_mvtec_layout() -> None:

@@ -14,21 +14,16 @@ def test_upsert_is_idempotent_and_replaces(session: Session) -> None:
     project = make_project(session)
     image = make_image(session, make_batch(session, project))
     model = make_model(session, project)
-    first = upsert_score(
-        session,
-        image_id=image.id,
-        model_version_id=model.id,
-        score=1.5,
-        percentile=97.0,
-        heatmap_png=png_bytes(4, 3),
-    )
-    again = upsert_score(
-        session,
-        image_id=image.id,
-        model_version_id=model.id,
-        score=1.5,
-        percentile=97.0,
-        heatmap_png=png_bytes(4, 3),
+    first, again = (
+        upsert_score(
+            session,
+            image_id=image.id,
+            model_version_id=model.id,
+            score=1.5,
+            percentile=97.0,
+            heatmap_png=png_bytes(4, 3),
+        )
+        for _ in range(2)
     )
     assert again.id == first.id
     assert session.scalar(select(func.count(Score.id))) == 1

@@ -34,6 +34,8 @@ def test_environment_values_are_read(tmp_path: Path) -> None:
         "ADN_MAX_FILES_PER_BATCH": "12",
         "ADN_MAX_ZIP_UNCOMPRESSED_MB": "64",
         "ADN_MAX_ZIP_RATIO": "30",
+        "ADN_MIN_IMAGE_SIDE": "64",
+        "ADN_MAX_UPLOAD_MB": "300",
     }
     settings = StoreSettings.from_env(env)
     assert settings.data_dir == tmp_path / "store"
@@ -43,6 +45,8 @@ def test_environment_values_are_read(tmp_path: Path) -> None:
     assert settings.max_files_per_batch == 12
     assert settings.max_zip_uncompressed_mb == 64
     assert settings.max_zip_ratio == 30
+    assert settings.min_image_side == 64
+    assert settings.max_upload_mb == 300 and settings.max_upload_bytes == 300 * 1024 * 1024
     assert settings.images_dir == tmp_path / "store" / "images"
 
 

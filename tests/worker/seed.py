@@ -9,13 +9,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.ingest import ingest_files
-from db.models import Image, Job
+from db.models import Image, Job, ModelVersion
 from db.repositories import (
     create_batch,
     create_job,
@@ -31,6 +31,7 @@ from tests.fixtures.synthetic import defect_image, textured_image
 
 CATEGORY = "widget"
 TINY = {"epochs": 2, "image_size": 64, "test_views": 2, "cache_views_per_image": 2}
+RowT = TypeVar("RowT")
 
 
 @dataclass(frozen=True)
@@ -162,10 +163,20 @@ def queue_score(
         return create_job(session, kind="score", project_id=seeded.project_id, params=params).id
 
 
+def stored_row(factory: sessionmaker[Session], model: type[RowT], key: int) -> RowT:
+    """A fresh copy of one row, detached from its session."""
+    with session_scope(factory) as session:
+        row = session.get(model, key)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
 def job_row(factory: sessionmaker[Session], job_id: int) -> Job:
     """A fresh copy of a job row."""
-    with session_scope(factory) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        session.expunge(job)
-        return job
+    return stored_row(factory, Job, job_id)
+
+
+def model_row(factory: sessionmaker[Session], model_id: int) -> ModelVersion:
+    """A fresh copy of a model version row."""
+    return stored_row(factory, ModelVersion, model_id)

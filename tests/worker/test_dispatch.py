@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from jobspec import QUEUE_OF_KIND, JobKind
 from tests.worker.services import broker_messages
 from worker.celery_app import GPU_QUEUE, LIGHT_QUEUE, make_celery
 from worker.dispatch import (
@@ -85,3 +86,8 @@ def test_dispatch_imports_nothing_heavy_from_the_worker() -> None:
     assert done.returncode == 0, done.stderr
     light = {"worker", "worker.dispatch", "worker.celery_app", "worker.broker", "worker.settings"}
     assert set(json.loads(done.stdout)) <= light | {"worker.errors"}
+
+
+def test_every_job_kind_is_routed_to_the_queue_the_dashboard_watches() -> None:
+    for kind in JobKind:
+        assert queue_for(TASK_FOR_KIND[kind]) == QUEUE_OF_KIND[kind]

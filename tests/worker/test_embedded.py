@@ -8,6 +8,8 @@ import stat
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,15 @@ from db.migrate import current_revision, head_revision
 from db.repositories import authenticate, count_users
 from db.session import make_engine, make_session_factory, session_scope
 from tests.worker.services import free_port, wait_for
-from worker.embedded import PASSWORD_FILE, Login, banner, ensure_admin, parse_args, prepare
+from worker.embedded import (
+    PASSWORD_FILE,
+    Login,
+    banner,
+    dashboard_command,
+    ensure_admin,
+    parse_args,
+    prepare,
+)
 from worker.settings import WorkerSettings
 
 STOP_WAIT_S = 60
@@ -65,6 +75,12 @@ def test_admin_password_can_come_from_the_environment(
     assert not ensure_admin(settings).created
 
 
+def test_dashboard_uploader_is_limited_to_the_studio_setting() -> None:
+    command = dashboard_command(Path("dashboard/app.py"), 8600, 300)
+    limit = command.index("--server.maxUploadSize")
+    assert command[limit + 1] == "300" and command[command.index("--server.port") + 1] == "8600"
+
+
 def test_banner_shows_the_url_and_the_login(tmp_path: Path) -> None:
     settings = WorkerSettings(data_dir=tmp_path)
     login = Login("admin", "s3cret-pass", tmp_path / PASSWORD_FILE, created=True)
@@ -100,8 +116,7 @@ def test_adn_studio_starts_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
     log = tmp_path / "studio.log"
-    proc = _launch(tmp_path, log, "--data-dir", str(data_dir), "--port", str(port))
-    try:
+    with _studio(tmp_path, log, "--data-dir", str(data_dir), "--port", str(port)) as proc:
         wait_for(lambda: _health(port), 120, "the dashboard to answer", log)
         wait_for(
             lambda: "embedded@" in log.read_text() and " ready." in log.read_text(),
@@ -109,12 +124,7 @@ def test_adn_studio_starts_and_stops_cleanly(tmp_path: Path) -> None:
             "the embedded worker to be ready",
             log,
         )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=STOP_WAIT_S)
-    output = log.read_text()
-    assert code == 0, output[-4000:]
-    assert "adn-studio stopped." in output
+    output = _clean_stop_output(proc, log)
     assert f"http://localhost:{port}" in output
     secret = data_dir / PASSWORD_FILE
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
@@ -139,8 +149,7 @@ def test_adn_studio_starts_and_stops_cleanly(tmp_path: Path) -> None:
 @pytest.mark.timeout(240)
 def test_adn_studio_restarts_a_killed_worker(tmp_path: Path) -> None:
     log = tmp_path / "studio.log"
-    proc = _launch(tmp_path, log, "--data-dir", str(tmp_path / "data"), "--worker-only")
-    try:
+    with _studio(tmp_path, log, "--data-dir", str(tmp_path / "data"), "--worker-only") as proc:
         wait_for(lambda: log.read_text().count(" ready.") == 1, 120, "the worker", log)
         first = _worker_pid(proc.pid)
         os.killpg(first, signal.SIGKILL)  # the worker and its pool die at once
@@ -148,13 +157,8 @@ def test_adn_studio_restarts_a_killed_worker(tmp_path: Path) -> None:
         wait_for(lambda: log.read_text().count(" ready.") == 2, 120, "the new worker", log)
         assert proc.poll() is None, "the launcher must stay up"
         assert _worker_pid(proc.pid) != first
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=STOP_WAIT_S)
-    output = log.read_text()
-    assert code == 0, output[-4000:]
+    output = _clean_stop_output(proc, log)
     assert "the worker stopped (exit status -9); restarting it in 1 s (restart 1)" in output
-    assert "adn-studio stopped." in output
 
 
 def _worker_pid(launcher_pid: int) -> int:
@@ -164,6 +168,25 @@ def _worker_pid(launcher_pid: int) -> int:
     pids = [int(p) for p in found.stdout.split()]
     assert len(pids) == 1, f"expected one worker child, found {pids}"
     return pids[0]
+
+
+@contextmanager
+def _studio(cwd: Path, log: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The launcher running for the ``with`` block; stopped with SIGTERM afterwards."""
+    proc = _launch(cwd, log, *options)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=STOP_WAIT_S)
+
+
+def _clean_stop_output(proc: subprocess.Popen[bytes], log: Path) -> str:
+    """The launcher's output, once it is checked to have exited 0 and said it stopped."""
+    output = log.read_text()
+    assert proc.returncode == 0, output[-4000:]
+    assert "adn-studio stopped." in output
+    return output
 
 
 def _launch(cwd: Path, log: Path, *options: str) -> subprocess.Popen[bytes]:

@@ -16,7 +16,7 @@ from db.models import Heatmap, Image, Job, ModelVersion, Score
 from db.repositories import claim_job, get_active_threshold, request_cancel, requeue_job
 from db.session import session_scope
 from engine.visualize import heatmap_from_png
-from tests.worker.seed import CATEGORY, queue_score, queue_train, seed_project
+from tests.worker.seed import CATEGORY, job_row, model_row, queue_score, queue_train, seed_project
 from worker.jobs import artifacts
 from worker.jobs.runner import (
     CANCELLED,
@@ -35,22 +35,6 @@ from worker.settings import WorkerSettings
 Factory = sessionmaker[Session]
 
 
-def _job(factory: Factory, job_id: int) -> Job:
-    with session_scope(factory) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        session.expunge(job)
-        return job
-
-
-def _model(factory: Factory, model_id: int) -> ModelVersion:
-    with session_scope(factory) as session:
-        model = session.get(ModelVersion, model_id)
-        assert model is not None
-        session.expunge(model)
-        return model
-
-
 def _leftovers(data_dir: Path) -> list[str]:
     root = artifacts.models_root(data_dir)
     return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
@@ -62,7 +46,7 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
     model_id, train_id = queue_train(factory, seeded, variant="se")
     assert run_job(train_id, TrainJob(), settings) == SUCCEEDED
 
-    job = _job(factory, train_id)
+    job = job_row(factory, train_id)
     assert (job.status, job.progress, job.attempts) == ("succeeded", 1.0, 1)
     assert job.message is not None and "good_000.png" in job.message  # the broken file
     assert job.result_json is not None
@@ -70,7 +54,7 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
     assert job.result_json["unreadable"] == 1
     n_calibration = job.result_json["calibration_images"]
 
-    model = _model(factory, model_id)
+    model = model_row(factory, model_id)
     assert model.status == "ready"
     assert model.artifact_path == f"models/{model_id}/model.adn"
     assert (settings.data_dir / model.artifact_path).is_file()
@@ -105,7 +89,7 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
 
     score_id = queue_score(factory, seeded, model_id)
     assert run_job(score_id, ScoreJob(), settings) == SUCCEEDED
-    job = _job(factory, score_id)
+    job = job_row(factory, score_id)
     assert (job.status, job.progress) == ("succeeded", 1.0)
     assert job.message is not None
     assert job.message.startswith("scored 3 of 4 images")
@@ -128,10 +112,10 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
             assert values.max() > 0.9 and values.min() < 0.1 and values.std() > 0.05
 
     # A redelivered message finds the job finished: nothing changes.
-    before = _job(factory, score_id)
+    before = job_row(factory, score_id)
     assert run_job(score_id, ScoreJob(), settings) == SKIPPED
     assert run_job(train_id, TrainJob(), settings) == SKIPPED
-    after = _job(factory, score_id)
+    after = job_row(factory, score_id)
     assert (after.status, after.finished_at, after.attempts) == (
         before.status,
         before.finished_at,
@@ -141,7 +125,7 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
     # A second score job of the same images skips what is stored (the resume path).
     again = queue_score(factory, seeded, model_id)
     assert run_job(again, ScoreJob(), settings) == SUCCEEDED
-    result = _job(factory, again).result_json or {}
+    result = job_row(factory, again).result_json or {}
     assert (result["scored"], result["skipped_already_scored"]) == (0, 3)
     assert result["failures"][0]["image"] == "check_000.png"  # still unreadable, still listed
 
@@ -157,7 +141,7 @@ def test_cancel_stops_training_and_cleans_up(settings: WorkerSettings, factory: 
     runner.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        job = _job(factory, job_id)
+        job = job_row(factory, job_id)
         if job.message and job.message.startswith("epoch"):
             break
         time.sleep(0.1)
@@ -171,10 +155,10 @@ def test_cancel_stops_training_and_cleans_up(settings: WorkerSettings, factory: 
     assert not runner.is_alive()
 
     assert outcome == [CANCELLED]
-    job = _job(factory, job_id)
+    job = job_row(factory, job_id)
     assert job.status == "cancelled"
     assert job.message is not None and "cancelled" in job.message
-    assert _model(factory, model_id).status == "failed"
+    assert model_row(factory, model_id).status == "failed"
     assert _leftovers(settings.data_dir) == [], "no model folder and no temporary folder"
 
 
@@ -207,7 +191,7 @@ def test_failures_are_recorded_with_a_message(
     _model_id, job_id = queue_train(factory, seeded)
     body = _Raising(exc)
     assert run_job(job_id, body, settings) == FAILED
-    job = _job(factory, job_id)
+    job = job_row(factory, job_id)
     assert job.status == "failed"
     assert job.error is not None and expected in job.error
     assert body.stopped == [job.error]
@@ -250,10 +234,10 @@ def test_train_failures_say_what_to_fix(
     _set_params(factory, job_id, **params)
     _set_model(factory, model_id, **model)
     assert run_job(job_id, TrainJob(), settings) == FAILED
-    job = _job(factory, job_id)
+    job = job_row(factory, job_id)
     assert job.error is not None and expected in job.error, job.error
     if "model_version_id" not in params:
-        assert _model(factory, model_id).status == "failed"
+        assert model_row(factory, model_id).status == "failed"
     assert _leftovers(settings.data_dir) == []
 
 
@@ -289,7 +273,7 @@ def test_score_needs_a_ready_model(settings: WorkerSettings, factory: Factory) -
     model_id, _train_id = queue_train(factory, seeded)
     score_id = queue_score(factory, seeded, model_id)
     assert run_job(score_id, ScoreJob(), settings) == FAILED
-    job = _job(factory, score_id)
+    job = job_row(factory, score_id)
     assert job.error is not None and "is pending, not ready" in job.error
 
 
@@ -297,7 +281,7 @@ def test_a_job_sent_to_the_wrong_task_fails(settings: WorkerSettings, factory: F
     seeded = seed_project(factory, settings.data_dir, n_train=3, n_inspect=2)
     _model_id, train_id = queue_train(factory, seeded)
     assert run_job(train_id, ScoreJob(), settings) == FAILED
-    assert "sent to the 'score' task" in (_job(factory, train_id).error or "")
+    assert "sent to the 'score' task" in (job_row(factory, train_id).error or "")
 
 
 def test_a_cancelled_queued_job_is_not_run(settings: WorkerSettings, factory: Factory) -> None:
@@ -306,7 +290,7 @@ def test_a_cancelled_queued_job_is_not_run(settings: WorkerSettings, factory: Fa
     with session_scope(factory) as session:
         request_cancel(session, job_id)
     assert run_job(job_id, TrainJob(), settings) == SKIPPED
-    assert _job(factory, job_id).attempts == 0
+    assert job_row(factory, job_id).attempts == 0
     assert run_job(123456, TrainJob(), settings) == SKIPPED  # no such job
 
 
@@ -317,7 +301,7 @@ def test_score_records_missing_model_file(settings: WorkerSettings, factory: Fac
     clear_detector_cache()
     score_id = queue_score(factory, seeded, model_id)
     assert run_job(score_id, ScoreJob(), settings) == FAILED
-    assert "model file" in (_job(factory, score_id).error or "")
+    assert "model file" in (job_row(factory, score_id).error or "")
 
 
 class _Overtaken(JobBody):
@@ -340,7 +324,7 @@ def test_an_overtaken_attempt_leaves_the_new_one_alone(
     seeded = seed_project(factory, settings.data_dir, n_train=3, n_inspect=2)
     model_id, job_id = queue_train(factory, seeded)
     assert run_job(job_id, _Overtaken(), settings) == LOST
-    job = _job(factory, job_id)
+    job = job_row(factory, job_id)
     assert (job.status, job.attempts, job.worker_name) == ("running", 2, "other@host pid 2")
     assert job.error is None
-    assert _model(factory, model_id).status == "pending"
+    assert model_row(factory, model_id).status == "pending"

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Job
 from db.repositories import create_job, request_cancel, requeue_job
 from db.session import session_scope
 from engine import TrainProgress
+from tests.worker.clock import FakeClock
+from tests.worker.seed import job_row
 from worker.errors import JobCancelled, JobLostError
 from worker.jobs import artifacts
 from worker.jobs.lease import JobLease, claim
@@ -19,14 +20,6 @@ from worker.jobs.progress import JobMonitor, ProgressReporter, eta_text, format_
 from worker.jobs.train import json_safe, train_message
 
 Factory = sessionmaker[Session]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _claimed(factory: Factory, worker: str = "test") -> JobLease:
@@ -37,14 +30,6 @@ def _claimed(factory: Factory, worker: str = "test") -> JobLease:
     return claimed.lease
 
 
-def _row(factory: Factory, job_id: int) -> Job:
-    with session_scope(factory) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        session.expunge(job)
-        return job
-
-
 def test_progress_is_written_at_a_bounded_rate(factory: Factory) -> None:
     lease = _claimed(factory)
     clock = FakeClock()
@@ -53,12 +38,12 @@ def test_progress_is_written_at_a_bounded_rate(factory: Factory) -> None:
     for step in range(50):  # a burst of reports within the interval: none is written
         clock.now += 0.01
         assert reporter.report(0.1 + step / 1000, f"step {step}") is False
-    assert _row(factory, lease.job_id).message == "epoch 1/10"
+    assert job_row(factory, lease.job_id).message == "epoch 1/10"
     clock.now += 2.0
     assert reporter.report(0.5, "epoch 5/10", {"epoch": 5}) is True
     assert reporter.report(0.6, "saving", force=True) is True  # forced writes always go through
     assert reporter.writes == 3
-    job = _row(factory, lease.job_id)
+    job = job_row(factory, lease.job_id)
     assert (job.progress, job.message) == (0.6, "saving")
     assert job.result_json == {"live": {"epoch": 5}}
     assert job.heartbeat_at is not None
@@ -73,7 +58,7 @@ def test_reporter_notices_a_job_taken_away(factory: Factory) -> None:
     assert lease.lost and lease.should_stop()
     with pytest.raises(JobLostError):
         lease.check()
-    job = _row(factory, lease.job_id)
+    job = job_row(factory, lease.job_id)
     assert job.status == "queued" and job.message != "epoch 2/10"
 
 
@@ -85,7 +70,7 @@ def test_a_zombie_attempt_cannot_write_into_the_next_attempt(factory: Factory) -
     assert claimed is not None and claimed.lease.attempt == 2
     current = claimed.lease
     assert ProgressReporter(current, interval_s=0).report(0.3, "epoch 3/10", {"epoch": 3})
-    before = _row(factory, zombie.job_id)
+    before = job_row(factory, zombie.job_id)
 
     assert ProgressReporter(zombie, interval_s=0).report(0.9, "epoch 9/10", {"e": 9}) is False
     assert zombie.lost and zombie.renew() is False
@@ -93,7 +78,7 @@ def test_a_zombie_attempt_cannot_write_into_the_next_attempt(factory: Factory) -
         zombie.confirm()
     with pytest.raises(JobLostError), session_scope(factory) as session:
         zombie.succeed(session, message="done by the zombie", result={"x": 1})
-    after = _row(factory, zombie.job_id)
+    after = job_row(factory, zombie.job_id)
     assert (after.status, after.attempts, after.worker_name) == ("running", 2, "w2")
     assert (after.progress, after.message, after.result_json) == (
         before.progress,
@@ -109,16 +94,16 @@ def test_a_fresh_lease_is_refused_once_another_attempt_holds_the_row(factory: Fa
     with session_scope(factory) as session:
         requeue_job(session, old.job_id, reason="test", attempt=1)
     assert claim(factory, old.job_id, worker="w2") is not None
-    assert _row(factory, old.job_id).status == "running"
+    assert job_row(factory, old.job_id).status == "running"
     assert old.renew() is False and old.lost
 
 
 def test_monitor_heartbeats_and_reads_the_cancel_flag(factory: Factory) -> None:
     lease = _claimed(factory)
-    first = _row(factory, lease.job_id).heartbeat_at
+    first = job_row(factory, lease.job_id).heartbeat_at
     with JobMonitor(lease, interval_s=0.05) as monitor:
         deadline = time.monotonic() + 5
-        while _row(factory, lease.job_id).heartbeat_at == first and time.monotonic() < deadline:
+        while job_row(factory, lease.job_id).heartbeat_at == first and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not lease.should_stop()
         with session_scope(factory) as session:
@@ -130,7 +115,7 @@ def test_monitor_heartbeats_and_reads_the_cancel_flag(factory: Factory) -> None:
     assert lease.cancel_requested and not lease.lost
     with pytest.raises(JobCancelled):
         lease.check()
-    job = _row(factory, lease.job_id)
+    job = job_row(factory, lease.job_id)
     assert job.heartbeat_at is not None and first is not None and job.heartbeat_at > first
 
 

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Job, ModelVersion, utcnow
+from db.models import Job, utcnow
 from db.repositories import claim_job, create_job, request_cancel
 from db.session import session_scope
-from tests.worker.seed import queue_score, queue_train, seed_project
+from tests.worker.clock import FakeClock
+from tests.worker.seed import job_row, model_row, queue_score, queue_train, seed_project
 from tests.worker.services import broker_messages
 from worker.celery_app import make_celery
 from worker.jobs import artifacts
@@ -22,22 +23,6 @@ from worker.settings import WorkerSettings
 from worker.sweep import SweepState, SweepTimer, consumes_light_queue, sweep
 
 Factory = sessionmaker[Session]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _row(factory: Factory, model: type[Any], key: int) -> Any:
-    with session_scope(factory) as session:
-        row = session.get(model, key)
-        assert row is not None
-        session.expunge(row)
-        return row
 
 
 def _make_stale(factory: Factory, job_id: int, attempts: int = 1) -> None:
@@ -49,6 +34,16 @@ def _make_stale(factory: Factory, job_id: int, attempts: int = 1) -> None:
             .where(Job.id == job_id)
             .values(heartbeat_at=utcnow() - timedelta(seconds=60), attempts=attempts)
         )
+
+
+def _stale_train_job(
+    settings: WorkerSettings, factory: Factory, attempts: int = 1
+) -> tuple[int, int]:
+    """A small project's train job whose worker died: (model version id, job id)."""
+    seeded = seed_project(factory, settings.data_dir, n_train=3, n_inspect=2)
+    model_id, job_id = queue_train(factory, seeded)
+    _make_stale(factory, job_id, attempts)
+    return model_id, job_id
 
 
 def _age(factory: Factory, job_id: int, seconds: float) -> None:
@@ -66,21 +61,19 @@ def _queued_jobs(settings: WorkerSettings) -> list[tuple[str, list[Any]]]:
 
 def test_a_stale_job_is_requeued_and_sent_again(settings: WorkerSettings, factory: Factory) -> None:
     app = make_celery(settings, include=[])
-    seeded = seed_project(factory, settings.data_dir, n_train=3, n_inspect=2)
-    model_id, job_id = queue_train(factory, seeded)
-    _make_stale(factory, job_id)
+    model_id, job_id = _stale_train_job(settings, factory)
     leftover = artifacts.make_temp_dir(settings.data_dir, model_id)
     state = SweepState(settings.resend_queued_after_s)
 
     report = sweep(settings, app, state)
     assert report.requeued == [job_id] and report.failed == []
-    job = _row(factory, Job, job_id)
+    job = job_row(factory, job_id)
     assert job.status == "queued"
     assert job.message == (
         "the worker running this job stopped (attempt 1 of 3); re-queued to run again"
     )
     assert _queued_jobs(settings) == [("adn.gpu.train", [job_id])]
-    assert _row(factory, ModelVersion, model_id).status == "pending"
+    assert model_row(factory, model_id).status == "pending"
     assert leftover.exists(), "the next attempt removes it when it starts"
 
     assert sweep(settings, app, state).resent == []  # just sent: no duplicate right away
@@ -91,19 +84,17 @@ def test_a_stale_job_fails_once_attempts_run_out(
     settings: WorkerSettings, factory: Factory
 ) -> None:
     app = make_celery(settings, include=[])
-    seeded = seed_project(factory, settings.data_dir, n_train=3, n_inspect=2)
-    model_id, job_id = queue_train(factory, seeded)
-    _make_stale(factory, job_id, attempts=3)
+    model_id, job_id = _stale_train_job(settings, factory, attempts=3)
     artifacts.make_temp_dir(settings.data_dir, model_id)
 
     report = sweep(settings, app)
     assert report.failed == [job_id]
-    job = _row(factory, Job, job_id)
+    job = job_row(factory, job_id)
     assert job.status == "failed"
     assert job.error is not None
     assert job.error.startswith("the worker running this job stopped (attempt 3);")
     assert "ADN_MAX_JOB_ATTEMPTS=3" in job.error
-    assert _row(factory, ModelVersion, model_id).status == "failed"
+    assert model_row(factory, model_id).status == "failed"
     assert list(artifacts.models_root(settings.data_dir).iterdir()) == []
     assert _queued_jobs(settings) == []
 
@@ -112,15 +103,14 @@ def test_a_stale_job_asked_to_cancel_is_cancelled(
     settings: WorkerSettings, factory: Factory
 ) -> None:
     app = make_celery(settings, include=[])
-    seeded = seed_project(factory, settings.data_dir, n_train=3, n_inspect=2)
-    model_id, job_id = queue_train(factory, seeded)
-    _make_stale(factory, job_id, attempts=3)  # even with no attempt left: cancelled, not failed
+    # even with no attempt left: cancelled, not failed
+    model_id, job_id = _stale_train_job(settings, factory, attempts=3)
     with session_scope(factory) as session:
         request_cancel(session, job_id)
     report = sweep(settings, app)
     assert report.cancelled == [job_id]
-    assert _row(factory, Job, job_id).status == "cancelled"
-    assert _row(factory, ModelVersion, model_id).status == "failed"
+    assert job_row(factory, job_id).status == "cancelled"
+    assert model_row(factory, model_id).status == "failed"
     assert _queued_jobs(settings) == []
 
 
@@ -130,7 +120,7 @@ def test_other_job_kinds_are_left_alone(settings: WorkerSettings, factory: Facto
     _make_stale(factory, job_id)
     report = sweep(settings, make_celery(settings, include=[]))
     assert report.requeued == [] and report.failed == []
-    assert _row(factory, Job, job_id).status == "running"
+    assert job_row(factory, job_id).status == "running"
 
 
 def test_old_queued_jobs_are_resent_with_growing_pauses(
@@ -158,14 +148,12 @@ def test_old_queued_jobs_are_resent_with_growing_pauses(
 
 
 def test_broker_down_leaves_jobs_queued(settings: WorkerSettings, factory: Factory) -> None:
-    seeded = seed_project(factory, settings.data_dir, n_train=3, n_inspect=2)
-    _model_id, job_id = queue_train(factory, seeded)
-    _make_stale(factory, job_id)
+    _model_id, job_id = _stale_train_job(settings, factory)
     down = dataclasses.replace(settings, broker_url="redis://127.0.0.1:1/0")
     report = sweep(down, make_celery(down, include=[]))
     assert report.requeued == [job_id]
     assert report.errors and "job" in report.errors[0]
-    assert _row(factory, Job, job_id).status == "queued"  # the next sweep sends it
+    assert job_row(factory, job_id).status == "queued"  # the next sweep sends it
 
 
 def test_prune_runs_at_most_every_ten_minutes() -> None:
@@ -222,4 +210,4 @@ def test_the_tasks_run_on_the_apps_settings(
     assert report["failed"] == [job_id]
     _model_id, other = queue_train(factory, seeded, variant="se")
     assert score.apply(args=[other]).get() == "failed"  # a train job sent to the score task
-    assert "sent to the 'score' task" in _row(factory, Job, other).error
+    assert "sent to the 'score' task" in job_row(factory, other).error

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.migrate import upgrade_to_head
-from db.models import Heatmap, Job, ModelVersion, Score, Threshold
+from db.models import Heatmap, Job, Score, Threshold
 from db.session import make_engine, make_session_factory, session_scope
-from tests.worker.seed import Seeded, queue_score, queue_train, seed_project
+from tests.worker.seed import Seeded, job_row, model_row, queue_score, queue_train, seed_project
 from tests.worker.services import (
     REDIS_URL,
     PrivateRedis,
@@ -45,16 +45,8 @@ def store(url: str) -> Iterator[Factory]:
         engine.dispose()
 
 
-def row(factory: Factory, model: type[Any], key: int) -> Any:
-    with session_scope(factory) as session:
-        found = session.get(model, key)
-        assert found is not None
-        session.expunge(found)
-        return found
-
-
 def status_is(factory: Factory, job_id: int, *statuses: str) -> bool:
-    return row(factory, Job, job_id).status in statuses
+    return job_row(factory, job_id).status in statuses
 
 
 def wait_status(factory: Factory, job_id: int, status: str, log: Path) -> Job:
@@ -64,7 +56,7 @@ def wait_status(factory: Factory, job_id: int, status: str, log: Path) -> Job:
         f"job {job_id} to finish",
         log,
     )
-    job = row(factory, Job, job_id)
+    job = job_row(factory, job_id)
     assert job.status == status, (job.status, job.error, job.message)
     return job
 
@@ -78,9 +70,9 @@ def assert_trained_and_scored(
     factory: Factory, data_dir: Path, seeded: Seeded, model_id: int, jobs: list[int]
 ) -> None:
     for job_id in jobs:
-        job = row(factory, Job, job_id)
+        job = job_row(factory, job_id)
         assert (job.status, job.progress) == ("succeeded", 1.0), (job.error, job.message)
-    model = row(factory, ModelVersion, model_id)
+    model = model_row(factory, model_id)
     assert model.status == "ready"
     assert (data_dir / model.artifact_path).is_file()
     with session_scope(factory) as session:
@@ -121,13 +113,13 @@ def kill_mid_training(
     worker = WorkerProcess(env, log, node="doomed")
     with worker:
         wait_for(
-            lambda: (row(factory, Job, job_id).message or "").startswith("epoch"),
+            lambda: (job_row(factory, job_id).message or "").startswith("epoch"),
             JOB_WAIT_S,
             "the training to report an epoch",
             log,
         )
         worker.kill_group()
-    job = row(factory, Job, job_id)
+    job = job_row(factory, job_id)
     assert job.status == "running"
     assert not artifacts.model_dir(data_dir, model_id).exists(), "a half-written model is visible"
     assert any(artifacts.models_root(data_dir).glob(f".tmp-{model_id}-*"))
@@ -168,7 +160,7 @@ def test_team_mode_requeues_a_killed_workers_job_then_trains_and_scores(tmp_path
             with WorkerProcess(env, log, node="rescuer"):
                 job = wait_status(factory, job_id, "succeeded", log)
                 assert job.attempts == 2
-                assert row(factory, ModelVersion, model_id).status == "ready"
+                assert model_row(factory, model_id).status == "ready"
                 assert sorted(p.name for p in artifacts.models_root(data_dir).iterdir()) == [
                     str(model_id)
                 ], "the dead attempt's temporary folder is gone"
@@ -198,7 +190,7 @@ def test_embedded_mode_fails_a_job_out_of_attempts_then_trains_and_scores(tmp_pa
             job = wait_status(factory, job_id, "failed", log)
             assert job.error is not None
             assert job.error.startswith("the worker running this job stopped (attempt 1);")
-            assert row(factory, ModelVersion, model_id).status == "failed"
+            assert model_row(factory, model_id).status == "failed"
             assert list(artifacts.models_root(data_dir).iterdir()) == []
             train_then_score(factory, data_dir, app, log)
         assert not list((data_dir / "workers").glob("sweeper-*.json")), "report left behind"
