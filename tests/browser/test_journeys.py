@@ -123,8 +123,11 @@ def upload(page: Any, name: str, files: list[Path], *, inspect: bool) -> None:
 
 def choose(page: Any, label: str, option: str) -> None:
     """Pick the option that contains ``option`` in the multiselect labelled ``label``."""
-    page.get_by_test_id("stMultiSelect").filter(has_text=label).locator("input").click()
-    page.get_by_test_id("stMultiSelectDropdown").get_by_text(option).first.click()
+    field = page.get_by_test_id("stMultiSelect").filter(has_text=label).locator("input")
+    field.click()
+    # Typing filters the list and opens it even when the click only focused the field.
+    field.press_sequentially(option)
+    page.get_by_role("option", name=option).first.click()
     page.keyboard.press("Escape")
 
 
