@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -14,6 +13,7 @@ from engine.data.views import view_space
 from engine.device import autocast_for, resolve_batch_size
 from engine.models.attentdiffernet.loss import anomaly_score
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
+from engine.models.components.modes import evaluating
 
 ViewProgress = Callable[[int], None]
 # Views per flow pass when scoring: large, because a pass costs a full read of the flow's weights.
@@ -95,17 +95,6 @@ def extract_views(
             if on_batch is not None:
                 on_batch(views.shape[0])
     return torch.cat(chunks) if chunks else torch.empty(0, model.feature_dim, device=device)
-
-
-@contextmanager
-def evaluating(model: torch.nn.Module) -> Iterator[None]:
-    """``model`` in eval mode inside the block, back in the mode it had afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def test_features(

@@ -15,6 +15,7 @@ from pytorch_grad_cam import GradCAM
 from torch import nn
 
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
+from engine.models.components.modes import evaluating
 
 
 class ScoreOutput(nn.Module):
@@ -46,17 +47,13 @@ class GradCamHeatmap:
 
     def heatmap(self, x01: torch.Tensor) -> np.ndarray:
         """Heatmaps (B×S×S, or S×S for one image; float32 in [0, 1]) of full-size inputs."""
-        was_training = self.model.training
-        self.model.eval()
         wrapper = ScoreOutput(self.model)
-        try:
-            with (
-                torch.enable_grad(),
-                GradCAM(model=wrapper, target_layers=[self.model.cam_anchor]) as cam,
-            ):
-                maps = cam(input_tensor=x01, targets=[ScoreTarget()] * x01.shape[0])
-        finally:
-            self.model.train(was_training)
+        with (
+            evaluating(self.model),
+            torch.enable_grad(),
+            GradCAM(model=wrapper, target_layers=[self.model.cam_anchor]) as cam,
+        ):
+            maps = cam(input_tensor=x01, targets=[ScoreTarget()] * x01.shape[0])
         maps = np.clip(np.nan_to_num(maps.astype(np.float32)), 0.0, 1.0)
         return maps[0] if maps.shape[0] == 1 else maps
 
