@@ -1,4 +1,5 @@
-"""AttentDifferNet Studio, the browser app: ``streamlit run dashboard/app.py``.
+"""AttentDifferNet Studio, the browser pages (``dashboard/server.py`` serves them with the
+cookie routes).
 
 Only the sign-in page exists until somebody signs in; then the navigation offers the pages the
 user's role allows, with a project picker and the signed-in user in the sidebar.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -21,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 APP_DIR = Path(__file__).resolve().parent
 PICKER_KEY = "adn_project_picker"
+WANTED_PAGE_KEY = "adn_wanted_page"
 
 
 def show_database_error(exc: DatabaseUnavailableError) -> None:
@@ -88,20 +91,53 @@ def signed_in_navigation(role: str) -> dict[str, list[st.Page]]:
 
 
 def refresh_signed_in_user() -> context.CurrentUser | None:
-    """Re-read the session user: a deactivated account is signed out, a new role applies."""
+    """The signed-in user, re-read every run: a sign-in that ended elsewhere (sign-out in
+    another tab, expiry, new password, deactivation) signs this session out, a new role applies,
+    and a new session (reload, bookmark) resumes from the browser's cookie."""
     user = context.current_user()
     if user is None:
-        return None
-    fresh = auth.still_valid(context.session_factory(), user.id)
+        resumed = auth.resume(context.session_factory(), context.browser_cookie())
+        if resumed is not None:
+            context.sign_in(resumed)
+        return context.current_user()
+    fresh = auth.still_valid(context.session_factory(), user.id, user.session_id)
     if fresh is None:
         context.sign_out()
-        st.session_state["adn_signed_out_reason"] = (
-            "Your account was deactivated or removed; ask an admin."
+        st.session_state[context.SIGNED_OUT_REASON_KEY] = (
+            "Your sign-in ended: signed out elsewhere, expired, a new password, or the account "
+            "was deactivated. Please sign in again."
         )
         return None
     if fresh.role != user.role or fresh.username != user.username:
         context.sign_in(fresh)
     return context.current_user()
+
+
+def requested_stem() -> str:
+    """The page named in the browser's address ("" for the root or when unknown)."""
+    try:
+        url = st.context.url or ""
+    except (AttributeError, RuntimeError):  # no browser behind this run
+        return ""
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def remember_wanted_page() -> None:
+    """Keep the page a signed-out bookmark or link asked for, to open it after sign-in."""
+    stem = requested_stem()
+    if stem and stem != SIGN_IN.stem:
+        st.session_state[WANTED_PAGE_KEY] = stem
+
+
+def open_wanted_page(sections: dict[str, list[st.Page]]) -> None:
+    """After sign-in, go to the page that was asked for before it, when the role allows it."""
+    wanted = st.session_state.pop(WANTED_PAGE_KEY, None)
+    if not wanted or requested_stem() == wanted:
+        return
+    for pages in sections.values():
+        for page in pages:
+            if page.url_path == wanted:
+                st.switch_page(page)
 
 
 def _on_project_picked() -> None:
@@ -148,14 +184,18 @@ def main() -> None:
     )
     try:
         user = refresh_signed_in_user()
+        context.sync_cookie()
         if user is None:
             sign_in = page_for(SIGN_IN, default=True)
             if sign_in is None:
                 st.error("The sign-in page is missing from this installation; reinstall it.")
                 st.stop()
+            remember_wanted_page()
             st.navigation([sign_in], position="hidden").run()
             return
-        page = st.navigation(signed_in_navigation(user.role))
+        sections = signed_in_navigation(user.role)
+        page = st.navigation(sections)
+        open_wanted_page(sections)
         project_picker()
         user_box(user)
         page.run()

@@ -7,11 +7,14 @@ session factory (a resource) and small plain values live across reruns.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.auth_routes import SESSION_COOKIE, SESSION_PATH, SIGN_OUT_PATH
+from dashboard.services import auth
 from dashboard.services.auth import SignedIn
 from db.models import ROLE_RANK
 from db.session import make_engine, make_session_factory
@@ -19,6 +22,9 @@ from db.settings import StoreSettings
 
 USER_KEY = "adn_user"
 PROJECT_KEY = "adn_project_id"
+COOKIE_TICKET_KEY = "adn_cookie_ticket"
+CLEAR_COOKIE_KEY = "adn_clear_cookie"
+SIGNED_OUT_REASON_KEY = "adn_signed_out_reason"
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class CurrentUser:
     id: int
     username: str
     role: str  # "admin" | "reviewer" | "viewer"
+    session_id: int | None = None  # the browser sign-in behind it
 
 
 def store_settings() -> StoreSettings:
@@ -51,15 +58,48 @@ def current_user() -> CurrentUser | None:
     return user if isinstance(user, CurrentUser) else None
 
 
-def sign_in(user: SignedIn) -> None:
-    """Remember ``user`` for this browser session."""
-    st.session_state[USER_KEY] = CurrentUser(id=user.id, username=user.username, role=user.role)
+def sign_in(user: SignedIn, ticket: str | None = None) -> None:
+    """Remember ``user`` for this browser session; with a ``ticket``, the next run trades it
+    for the session cookie that keeps the user signed in across reloads."""
+    st.session_state[USER_KEY] = CurrentUser(user.id, user.username, user.role, user.session_id)
+    if ticket:
+        st.session_state[COOKIE_TICKET_KEY] = ticket
 
 
 def sign_out() -> None:
-    """Forget the signed-in user and the chosen project."""
+    """End the sign-in server-side (every tab and the cookie), forget the user and project."""
+    user = current_user()
+    if user is not None and user.session_id is not None:
+        auth.end_browser_session(session_factory(), session_id=user.session_id)
     st.session_state.pop(USER_KEY, None)
     st.session_state.pop(PROJECT_KEY, None)
+    st.session_state.pop(COOKIE_TICKET_KEY, None)
+    st.session_state[CLEAR_COOKIE_KEY] = True
+
+
+def browser_cookie() -> str:
+    """The session token the browser sent when this session opened ("" when none)."""
+    try:
+        return str(st.context.cookies.get(SESSION_COOKIE) or "")
+    except (AttributeError, RuntimeError):  # no browser behind this run (tests, scripts)
+        return ""
+
+
+def _post_script(path: str, body: dict[str, str]) -> str:
+    payload = json.dumps(json.dumps(body))
+    return (
+        f"<script>fetch({json.dumps(path)}, {{method: 'POST', credentials: 'same-origin', "
+        f"headers: {{'Content-Type': 'application/json'}}, body: {payload}}});</script>"
+    )
+
+
+def sync_cookie() -> None:
+    """Hand a new sign-in's ticket to the browser, or delete the cookie after a sign-out."""
+    ticket = st.session_state.pop(COOKIE_TICKET_KEY, None)
+    if ticket:
+        st.html(_post_script(SESSION_PATH, {"ticket": str(ticket)}), unsafe_allow_javascript=True)
+    if st.session_state.pop(CLEAR_COOKIE_KEY, False):
+        st.html(_post_script(SIGN_OUT_PATH, {}), unsafe_allow_javascript=True)
 
 
 def can(role: str) -> bool:

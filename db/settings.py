@@ -20,6 +20,7 @@ _INT_DEFAULTS: dict[str, int] = {
     "max_zip_ratio": 100,
     "min_image_side": 32,
     "max_upload_mb": 1024,
+    "session_hours": 12,
 }
 
 
@@ -38,6 +39,8 @@ class StoreSettings:
     min_image_side: int = 32
     # Largest single upload (an image or a zip); the browser's uploader is set to it.
     max_upload_mb: int = 1024
+    # How long a sign-in lasts in a browser (a reload or a bookmark keeps it); a shift by default.
+    session_hours: int = 12
 
     def __post_init__(self) -> None:
         for field_name in _INT_DEFAULTS:
@@ -87,6 +90,7 @@ class StoreSettings:
         max_zip_ratio: int = 100,
         min_image_side: int = 32,
         max_upload_mb: int = 1024,
+        session_hours: int = 12,
     ) -> StoreSettings:
         """Build settings from explicit values (tests, scripts); the data dir is made absolute."""
         resolved = Path(data_dir).expanduser().resolve()
@@ -100,11 +104,13 @@ class StoreSettings:
             max_zip_ratio=max_zip_ratio,
             min_image_side=min_image_side,
             max_upload_mb=max_upload_mb,
+            session_hours=session_hours,
         )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
-        """Read `ADN_DATA_DIR`, `ADN_DATABASE_URL` and the `ADN_MAX_*` upload limits."""
+        """Read `ADN_DATA_DIR`, `ADN_DATABASE_URL`, the `ADN_MAX_*` upload limits and
+        `ADN_SESSION_HOURS`."""
         env = os.environ if environ is None else environ
         limits = {
             name: env_int(env, name.upper(), default, SettingsError)

@@ -284,7 +284,7 @@ def run(settings: WorkerSettings, login: Login, args: argparse.Namespace, port: 
     if not args.dashboard_only:
         children["worker"] = start_child(worker_command(), env, root)
     if not args.worker_only:
-        app_path = root / "dashboard" / "app.py"
+        app_path = root / "dashboard" / "server.py"
         if not app_path.is_file():
             stop_children(children, STOP_GRACE_S)
             raise LauncherError(f"the dashboard entry point {app_path} is missing")

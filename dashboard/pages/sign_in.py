@@ -16,7 +16,7 @@ def render() -> None:
     """The sign-in form; a success reruns the app with the full navigation."""
     st.title("AttentDifferNet Studio")
     st.caption("Visual anomaly detection: upload, train, score, review, tune, export.")
-    reason = st.session_state.pop("adn_signed_out_reason", None)
+    reason = st.session_state.pop(context.SIGNED_OUT_REASON_KEY, None)
     if reason:
         st.warning(reason)
     settings = context.store_settings()
@@ -33,7 +33,11 @@ def render() -> None:
             if signed is None:
                 st.error(auth.WRONG_CREDENTIALS, icon=":material/lock:")
             else:
-                context.sign_in(signed)
+                hours = context.store_settings().session_hours
+                signed, ticket = auth.begin_browser_session(
+                    context.session_factory(), signed, hours
+                )
+                context.sign_in(signed, ticket)
                 st.rerun()
         st.info(auth.first_sign_in_hint(settings.data_dir), icon=":material/key:")
         if not any_user:

@@ -19,6 +19,7 @@ from db.models.model_versions import ModelVersion
 from db.models.projects import Image, ImageBatch, Project
 from db.models.review import Threshold, Verdict
 from db.models.scoring import Heatmap, Score
+from db.models.sign_in import SignInSession
 from db.models.users import User
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Project",
     "Role",
     "Score",
+    "SignInSession",
     "Threshold",
     "ThresholdMethod",
     "UTCDateTime",

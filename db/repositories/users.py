@@ -17,6 +17,7 @@ from db.models import Role, User
 from db.passwords import hash_password, needs_rehash, verify_password
 from db.repositories._common import get_or_raise
 from db.repositories.audit import record_audit
+from db.repositories.sign_in import end_sign_ins_of
 from db.roles import check_role_name, require_role
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ def set_active(session: Session, user_id: int, active: bool, *, actor: User | No
     if not active:
         _guard_last_admin(session, user)
     user.is_active = active
+    if not active:
+        end_sign_ins_of(session, user.id)
     session.flush()
     _audit_user(session, "user.activate" if active else "user.deactivate", user, actor)
     return user
@@ -193,6 +196,7 @@ def set_password(
             f"user {actor.username!r} is deactivated; ask an admin to reactivate the account."
         )
     user.password_hash = hash_password(new_password)
+    end_sign_ins_of(session, user.id)
     session.flush()
     _audit_user(session, "user.set_password", user, actor)
     return user

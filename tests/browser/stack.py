@@ -119,7 +119,7 @@ def _start_pieces(stack: Stack, env: dict[str, str], port: int) -> None:
     worker = [sys.executable, "-m", "celery", "--app=worker.celery_app", "worker"]
     worker += ["--queues=gpu,light", "--concurrency=1", "--loglevel=INFO"]
     _start(stack, "worker", worker, env)
-    dashboard = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py"]
+    dashboard = [sys.executable, "-m", "streamlit", "run", "dashboard/server.py"]
     dashboard += ["--server.headless", "true", "--server.port", str(port)]
     _start(stack, "dashboard", dashboard, env)
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from dashboard.auth_routes import SESSION_COOKIE
 from db.models import Heatmap, Image, ImageBatch, Job, Score, Threshold, User, Verdict
 from db.session import make_engine, make_session_factory, session_scope
 from db.settings import StoreSettings
@@ -131,6 +132,19 @@ def choose(page: Any, label: str, option: str) -> None:
     page.keyboard.press("Escape")
 
 
+def wait_for_cookie(
+    page: Any, name: str, *, present: bool = True, timeout_s: float = 10.0
+) -> dict[str, Any]:
+    """The browser's cookie ``name`` once the page has set it (or {} once it is gone)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = [dict(c) for c in page.context.cookies() if c["name"] == name]
+        if bool(found) == present:
+            return found[0] if found else {}
+        page.wait_for_timeout(200)
+    raise AssertionError(f"the cookie {name!r} was {'never set' if present else 'never deleted'}")
+
+
 def metrics(page: Any) -> dict[str, str]:
     """Streamlit metrics on the page as label -> value."""
     out: dict[str, str] = {}
@@ -163,6 +177,12 @@ def test_journeys_end_to_end(
         shoot(page, screenshots, "sign_in")
         page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_role("heading", name="Projects & upload")).to_be_visible()
+        idle(page)
+        # The sign-in lives in an HTTP-only cookie, so a reload keeps it.
+        cookie = wait_for_cookie(page, SESSION_COOKIE)
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        page.reload()
         expect(page.get_by_role("heading", name="Projects & upload")).to_be_visible()
         idle(page)
 
@@ -256,8 +276,17 @@ def test_journeys_end_to_end(
         expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
         expect(page.get_by_role("button", name="Download checkpoint")).to_be_visible()
         shoot(page, screenshots, "export")
-        go_to(page, "Users", "Users")
+        # A bookmarked page opens directly, still signed in.
+        page.goto(f"{studio_stack.url}/users")
+        expect(page.get_by_role("heading", name="Users")).to_be_visible()
+        idle(page)
         shoot(page, screenshots, "users")
+        # Sign-out ends the sign-in: a reload shows the sign-in form again.
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("textbox", name="User name")).to_be_visible()
+        wait_for_cookie(page, SESSION_COOKIE, present=False)
+        page.reload()
+        expect(page.get_by_role("textbox", name="User name")).to_be_visible()
     except Exception:
         shoot(page, screenshots, "failure")
         raise

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import context
 from dashboard.context import PROJECT_KEY, USER_KEY
+from dashboard.services import auth
 from dashboard.settings import pages_for
 from db.repositories import set_active
 from db.session import session_scope
@@ -93,6 +95,58 @@ def test_deactivated_user_is_signed_out_on_next_run(studio_factory, studio_users
     assert app.title[0].value == "AttentDifferNet Studio"  # the sign-in page
     assert USER_KEY not in app.session_state
     assert any("deactivated" in w.value for w in app.warning)
+
+
+def _browser_sign_in(factory, user: StudioUser) -> tuple[auth.SignedIn, str]:
+    """A sign-in of ``user`` traded for its cookie token, as the browser would hold it."""
+    signed = auth.SignedIn(user.id, user.username, user.role)
+    signed, ticket = auth.begin_browser_session(factory, signed, hours=1)
+    grant = auth.grant_cookie(factory, ticket)
+    assert grant is not None
+    return signed, grant.token
+
+
+def test_new_session_resumes_from_the_cookie(
+    monkeypatch: pytest.MonkeyPatch, studio_factory, studio_users, studio_project
+) -> None:
+    signed, token = _browser_sign_in(studio_factory, studio_users["admin"])
+    monkeypatch.setattr(context, "browser_cookie", lambda: token)
+    app = app_as(None).run()  # a reload: new session, only the cookie
+    assert not app.exception
+    assert app.title[0].value == "Projects & upload"
+    assert app.session_state[USER_KEY].session_id == signed.session_id
+    app.switch_page("pages/users.py").run()  # a bookmarked admin page opens
+    assert app.title[0].value == "Users" and not app.error
+
+
+def test_sign_out_elsewhere_ends_this_tab_too(studio_factory, studio_users, studio_project) -> None:
+    signed, _ = _browser_sign_in(studio_factory, studio_users["reviewer"])
+    auth.end_browser_session(studio_factory, session_id=signed.session_id)  # another tab's sign-out
+    tab = AppTest.from_file(APP, default_timeout=30)
+    tab.session_state[USER_KEY] = context.CurrentUser(
+        signed.id, signed.username, signed.role, signed.session_id
+    )
+    tab.run()  # this tab's next rerun
+    assert USER_KEY not in tab.session_state
+    assert any("sign-in ended" in w.value for w in tab.warning)
+    assert [i.label for i in tab.text_input] == ["User name", "Password"]
+
+
+def test_sign_out_button_ends_the_sign_in_server_side(
+    monkeypatch: pytest.MonkeyPatch, studio_factory, studio_users, studio_project
+) -> None:
+    _, token = _browser_sign_in(studio_factory, studio_users["viewer"])
+    monkeypatch.setattr(context, "browser_cookie", lambda: token)
+    app = app_as(None).run()
+    app.sidebar.button[0].click().run()
+    assert USER_KEY not in app.session_state
+    assert auth.resume(studio_factory, token) is None
+
+
+def test_expired_cookie_asks_to_sign_in(monkeypatch: pytest.MonkeyPatch, studio_users) -> None:
+    monkeypatch.setattr(context, "browser_cookie", lambda: "not-a-live-token")
+    app = app_as(None).run()
+    assert [i.label for i in app.text_input] == ["User name", "Password"]
 
 
 def test_unreachable_database_shows_what_to_check(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.context import USER_KEY
+from dashboard import context
+from dashboard.context import COOKIE_TICKET_KEY, USER_KEY
 from dashboard.services import auth
 from db.repositories import set_active
 from db.session import session_scope
@@ -28,6 +29,12 @@ def test_right_password_signs_in(open_page: OpenPage, studio_users: dict[str, St
     assert not app.error
     user = app.session_state[USER_KEY]
     assert (user.username, user.role) == ("reviewer", "reviewer")
+    # The browser gets a one-time ticket for its cookie; the cookie token resumes this user.
+    ticket = app.session_state[COOKIE_TICKET_KEY]
+    grant = auth.grant_cookie(context.session_factory(), ticket)
+    assert grant is not None and grant.max_age_s > 3600
+    resumed = auth.resume(context.session_factory(), grant.token)
+    assert resumed is not None and resumed.session_id == user.session_id is not None
 
 
 @pytest.mark.parametrize(
@@ -79,7 +86,7 @@ def test_still_valid_rereads_role(studio_factory, studio_users: dict[str, Studio
 
     with session_scope(studio_factory) as session:
         set_role(session, studio_users["viewer"].id, "reviewer")
-    fresh = auth.still_valid(studio_factory, studio_users["viewer"].id)
+    fresh = auth.still_valid(studio_factory, studio_users["viewer"].id, None)
     assert fresh is not None and fresh.role == "reviewer"
     assert (fresh.id, fresh.username) == (studio_users["viewer"].id, "viewer")
-    assert auth.still_valid(studio_factory, 9999) is None
+    assert auth.still_valid(studio_factory, 9999, None) is None

@@ -76,7 +76,7 @@ def test_admin_password_can_come_from_the_environment(
 
 
 def test_dashboard_uploader_is_limited_to_the_studio_setting() -> None:
-    command = dashboard_command(Path("dashboard/app.py"), 8600, 300)
+    command = dashboard_command(Path("dashboard/server.py"), 8600, 300)
     limit = command.index("--server.maxUploadSize")
     assert command[limit + 1] == "300" and command[command.index("--server.port") + 1] == "8600"
 
