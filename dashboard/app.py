@@ -17,7 +17,7 @@ from dashboard import context
 from dashboard.services import auth
 from dashboard.services import projects as project_service
 from dashboard.services.errors import SCHEMA_ERRORS, DatabaseUnavailableError
-from dashboard.settings import DEFAULT_PAGE, SIGN_IN, PageSpec, pages_for
+from dashboard.settings import DEFAULT_PAGE, PAGES, SIGN_IN, PageSpec, pages_for
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,16 @@ def signed_in_navigation(role: str) -> dict[str, list[st.Page]]:
         if present := [p for p in pages if p is not None]:
             sections[section] = present
     return sections
+
+
+def signed_out_navigation(sign_in: st.Page) -> list[st.Page]:
+    """The sign-in page, also at every page's address: a bookmark opened while signed out shows
+    the sign-in form (and its page after sign-in) rather than "page not found"."""
+    aliases = [
+        st.Page(f"pages/{SIGN_IN.stem}.py", title=SIGN_IN.title, url_path=spec.stem)
+        for spec in PAGES
+    ]
+    return [sign_in, *aliases]
 
 
 def refresh_signed_in_user() -> context.CurrentUser | None:
@@ -191,7 +201,7 @@ def main() -> None:
                 st.error("The sign-in page is missing from this installation; reinstall it.")
                 st.stop()
             remember_wanted_page()
-            st.navigation([sign_in], position="hidden").run()
+            st.navigation(signed_out_navigation(sign_in), position="hidden").run()
             return
         sections = signed_in_navigation(user.role)
         page = st.navigation(sections)

@@ -287,6 +287,12 @@ def test_journeys_end_to_end(
         wait_for_cookie(page, SESSION_COOKIE, present=False)
         page.reload()
         expect(page.get_by_role("textbox", name="User name")).to_be_visible()
+        # A bookmark opened while signed out leads to its page once signed in.
+        page.goto(f"{studio_stack.url}/users")
+        page.get_by_role("textbox", name="User name").fill("admin")
+        page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_role("heading", name="Users")).to_be_visible()
     except Exception:
         shoot(page, screenshots, "failure")
         raise
