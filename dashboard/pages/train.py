@@ -137,6 +137,9 @@ def train_section(project_id: int, statuses: dict[str, worker_status.WeightsStat
         format_func=lambda b: backbone_label(statuses, b),
         key="adn_train_backbone",
     )
+    missing_weights = worker_status.weights_refusal(statuses, backbone)
+    if missing_weights is not None:
+        st.warning(missing_weights[0].upper() + missing_weights[1:] + ".", icon=":material/block:")
     variants = cols[2].multiselect(
         "Attention variants (one job each)",
         list(models_service.VARIANT_NAMES),
@@ -178,7 +181,12 @@ def train_section(project_id: int, statuses: dict[str, worker_status.WeightsStat
     if not context.can("reviewer"):
         st.info("Viewers cannot start training.")
         return
-    if st.button("Queue training", type="primary", key="adn_queue_training"):
+    if st.button(
+        "Queue training",
+        type="primary",
+        key="adn_queue_training",
+        disabled=missing_weights is not None,
+    ):
         request = training.TrainRequest(
             project_id=project_id,
             name=name,
@@ -191,7 +199,7 @@ def train_section(project_id: int, statuses: dict[str, worker_status.WeightsStat
         )
         try:
             sent = training.queue_training(
-                context.session_factory(), request, actor_id=context.actor_id()
+                context.session_factory(), request, actor_id=context.actor_id(), weights=statuses
             )
         except StoreError as exc:
             st.error(f"Training was not queued: {exc}.")

@@ -8,7 +8,7 @@ the jobs (``services.jobs.send_jobs``): a job is never sent before its row exist
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from dashboard.services.jobs import SendResult, send_jobs
 from dashboard.services.models import VARIANT_NAMES
 from dashboard.services.store import SessionFactory
+from dashboard.services.worker_status import WeightsStatus, weights_refusal
 from db.errors import InvalidValueError
 from db.models import BatchPurpose, KnownLabel, ModelStatus, Role, User
 from db.repositories import (
@@ -163,10 +164,18 @@ def model_label(name: str, variant: str, several: bool) -> str:
 
 
 def queue_training(
-    factory: SessionFactory, request: TrainRequest, *, actor_id: int
+    factory: SessionFactory,
+    request: TrainRequest,
+    *,
+    actor_id: int,
+    weights: Mapping[str, WeightsStatus] | None = None,
 ) -> list[SentJob]:
     """Create one pending model version and one queued train job per variant, commit, then
-    send the jobs (a broker problem leaves them queued and is reported, not raised)."""
+    send the jobs (a broker problem leaves them queued and is reported, not raised). With the
+    workers' ``weights`` report, a backbone none of them has weights for is refused."""
+    refusal = weights_refusal(weights or {}, request.backbone)
+    if refusal is not None:
+        raise InvalidValueError(refusal)
     with session_scope(factory) as session:
         queued = _write_training(session, request, actor=get_user(session, actor_id))
     return _send(queued)

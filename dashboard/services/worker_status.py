@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,6 +120,21 @@ def weights_status(
         name, text = (good or said)[0]
         out.append(WeightsStatus(backbone, bool(good), f"{name}: {text}"))
     return out
+
+
+def weights_refusal(statuses: Mapping[str, WeightsStatus], backbone: str) -> str | None:
+    """Why training on ``backbone`` must not be queued (every worker that reported lacks its
+    pretrained weights), in an inspector's words; None when it can go ahead."""
+    status = statuses.get(backbone)
+    if status is None or status.available is not False:
+        return None
+    others = sorted(b for b, s in statuses.items() if s.available and b != backbone)
+    instead = f"choose {' or '.join(others)}, whose weights the workers have, " if others else ""
+    return (
+        f"the workers do not have the pretrained weights of {backbone} ({status.detail}), so "
+        f"its training would fail. To go on, {instead}or ask whoever runs the workers to "
+        f"install the {backbone} weights file (`adn weights` says where)"
+    )
 
 
 def nobody_listens(kind: str) -> str:

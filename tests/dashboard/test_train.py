@@ -176,6 +176,11 @@ def test_worker_reports_show_weights_availability(
     assert any(
         "No worker is listening on queue 'gpu': gpu-1 is silent" in w.value for w in app.warning
     )
+    # Picking the backbone without weights says why, and the button cannot queue it.
+    assert app.button(key="adn_queue_training").disabled is False
+    app.selectbox(key="adn_train_backbone").set_value("alexnet").run()
+    assert any("pretrained weights of alexnet" in w.value for w in app.warning)
+    assert app.button(key="adn_queue_training").disabled is True
 
 
 def test_page_without_worker_reports_warns(open_page: OpenPage, train_batch: BatchInfo) -> None:

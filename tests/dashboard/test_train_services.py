@@ -190,3 +190,35 @@ def test_worker_reports_are_read_and_summarised(tmp_path: Path) -> None:
     assert status["efficientnet_lite0"].available is None
     only_a = worker_status.weights_status([reports[1]])
     assert {s.backbone: s.available for s in only_a}["alexnet"] is False
+
+
+def test_backbone_without_weights_is_refused_before_anything_is_written(
+    studio_factory,
+    studio_users: dict[str, StudioUser],
+    studio_project,
+    train_batch,
+    dispatch_calls: list[tuple[int, str]],
+) -> None:
+    report = worker_status.WorkerReport(
+        name="gpu-1",
+        device="cuda:0",
+        weights={"alexnet": "missing: no file", "mobilenet_v2": "available: bundled"},
+    )
+    statuses = {s.backbone: s for s in worker_status.weights_status([report])}
+    request = _request(studio_project, [train_batch.id], backbone="alexnet")
+    with pytest.raises(InvalidValueError, match=r"pretrained weights of alexnet .*mobilenet_v2"):
+        training.queue_training(
+            studio_factory, request, actor_id=studio_users["reviewer"].id, weights=statuses
+        )
+    with session_scope(studio_factory) as session:
+        assert list_recent_jobs(session, project_id=studio_project.id) == []
+    assert dispatch_calls == []
+    # Weights nobody reported on are not refused (the queue warning covers a missing worker).
+    unknown = worker_status.weights_status([])
+    sent = training.queue_training(
+        studio_factory,
+        request,
+        actor_id=studio_users["reviewer"].id,
+        weights={s.backbone: s for s in unknown},
+    )
+    assert len(sent) == 1 and dispatch_calls == [(sent[0].queued.job_id, "train")]
