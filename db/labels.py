@@ -75,30 +75,38 @@ class FolderLabels:
         return LabelInfo(None, category)
 
 
+LISTED_PROBLEMS = 20
+
+
 class CsvLabels:
     """Labels from a CSV with rows `filename,label[,category]` (a header row is optional).
 
     Rows match the upload name exactly first, then by base name. Labels: normal/good/ok/0 or
-    anomalous/anomaly/defect/bad/ng/1; an empty label leaves the file unlabelled.
+    anomalous/anomaly/defect/bad/ng/1; an empty label leaves the file unlabelled. Lookups are
+    remembered, so after an upload the rows no file matched and the files no row named can be
+    reported (``unused_rows``, ``unlisted_files``).
     """
 
     def __init__(self, rows: dict[str, LabelInfo]) -> None:
         self._by_path = rows
-        self._by_base: dict[str, LabelInfo | None] = {}
-        for path, info in rows.items():
+        self._by_base: dict[str, str | None] = {}
+        for path in rows:
             base = PurePosixPath(path).name
             # A base name shared by two rows is ambiguous: only exact paths match it.
-            self._by_base[base] = None if base in self._by_base else info
+            self._by_base[base] = None if base in self._by_base else path
+        self._used: set[str] = set()
+        self._unlisted: list[str] = []
 
     @classmethod
     def parse(cls, text: str | bytes) -> CsvLabels:
-        """Parse CSV text; raises `LabelFileError` naming the first bad line."""
+        """Parse CSV text; raises one `LabelFileError` naming every bad line."""
         if isinstance(text, bytes):
             try:
                 text = text.decode("utf-8-sig")
             except UnicodeDecodeError:
                 raise LabelFileError("the label CSV is not UTF-8 text; save it as UTF-8") from None
         rows: dict[str, LabelInfo] = {}
+        problems: list[str] = []
         for line_no, record in enumerate(csv.reader(io.StringIO(text)), start=1):
             cells = [c.strip() for c in record]
             if not any(cells):
@@ -106,18 +114,28 @@ class CsvLabels:
             if line_no == 1 and len(cells) >= 2 and cells[1].lower() == "label":
                 continue
             if len(cells) < 2 or len(cells) > 3 or not cells[0]:
-                raise LabelFileError(
-                    f"label CSV line {line_no}: expected 'filename,label[,category]', "
+                problems.append(
+                    f"line {line_no}: expected 'filename,label[,category]', "
                     f"got {','.join(record)!r}"
                 )
+                continue
             raw = cells[1].lower()
             if raw and raw not in _LABEL_WORDS:
-                raise LabelFileError(
-                    f"label CSV line {line_no}: unknown label {cells[1]!r}; use normal or anomalous"
+                problems.append(
+                    f"line {line_no}: unknown label {cells[1]!r}; use normal or anomalous"
                 )
+                continue
             key = "/".join(_parts(cells[0]))
             category = cells[2] if len(cells) == 3 and cells[2] else None
             rows[key] = LabelInfo(_LABEL_WORDS.get(raw), category)
+        if problems:
+            listed = "; ".join(problems[:LISTED_PROBLEMS])
+            more = len(problems) - LISTED_PROBLEMS
+            tail = f"; and {more} more" if more > 0 else ""
+            raise LabelFileError(
+                f"the label CSV has {len(problems)} bad line(s): {listed}{tail}. Fix them all, "
+                "then upload again"
+            )
         if not rows:
             raise LabelFileError("the label CSV has no rows; add 'filename,label' lines")
         return cls(rows)
@@ -125,5 +143,17 @@ class CsvLabels:
     def lookup(self, name: str) -> LabelInfo:
         """The CSV row for `name` (exact path first, then base name); empty if none."""
         key = "/".join(_parts(name))
-        found = self._by_path.get(key) or self._by_base.get(PurePosixPath(key).name)
-        return found or LabelInfo()
+        path = key if key in self._by_path else self._by_base.get(PurePosixPath(key).name)
+        if path is None:
+            self._unlisted.append(name)
+            return LabelInfo()
+        self._used.add(path)
+        return self._by_path[path]
+
+    def unused_rows(self) -> list[str]:
+        """The CSV's file names that no looked-up file matched, in CSV order."""
+        return [path for path in self._by_path if path not in self._used]
+
+    def unlisted_files(self) -> list[str]:
+        """The looked-up files that no CSV row named, in upload order."""
+        return list(self._unlisted)

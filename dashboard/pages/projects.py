@@ -157,6 +157,9 @@ def ingest(
         "duplicates": result.duplicates,
         "rejected": result.rejected,
         "rows": result.table(),
+        "kept": result.batch_id is not None,
+        "unused_label_rows": result.unused_label_rows,
+        "unlabelled_files": result.unlabelled_files,
     }
 
 
@@ -170,6 +173,12 @@ def show_result(project_id: int) -> None:
     cols[0].metric("Accepted", result["accepted"])
     cols[1].metric("Duplicates", result["duplicates"])
     cols[2].metric("Rejected", result["rejected"])
+    if not result.get("kept", True):
+        st.info(
+            "Nothing new was stored (every file was a duplicate or was rejected), so no batch "
+            f"{result['batch']!r} was created."
+        )
+    label_gaps(result.get("unused_label_rows", []), result.get("unlabelled_files", []))
     if result["rejected"]:
         rejected = [r for r in result["rows"] if r["result"] == "rejected"]
         lines = "\n".join(f"- `{r['file']}`: {r['reason']}" for r in rejected[:LISTED_REJECTS])
@@ -185,6 +194,26 @@ def show_result(project_id: int) -> None:
         width="stretch",
         column_config={"image id": st.column_config.NumberColumn("image id", format="%d")},
     )
+
+
+def _listed(names: list[str]) -> str:
+    lines = "\n".join(f"- `{display_name(n)}`" for n in names[:LISTED_REJECTS])
+    more = len(names) - LISTED_REJECTS
+    return lines + (f"\n- ... and {more} more" if more > 0 else "")
+
+
+def label_gaps(unused_rows: list[str], unlabelled: list[str]) -> None:
+    """Warn about label-CSV rows that matched no file and files the CSV has no row for."""
+    if unused_rows:
+        st.warning(
+            f"{len(unused_rows)} row(s) of the label CSV name no uploaded file (a typo, or a "
+            f"file left out of the upload):\n\n{_listed(unused_rows)}"
+        )
+    if unlabelled:
+        st.warning(
+            f"{len(unlabelled)} uploaded file(s) have no row in the label CSV and were stored "
+            f"without a known label:\n\n{_listed(unlabelled)}"
+        )
 
 
 def batches_section(project_id: int) -> list[project_service.BatchRow]:

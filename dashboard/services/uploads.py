@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from db.errors import IngestError, LabelFileError
 from db.ingest import IngestOutcome, IngestStatus, ingest_files, ingest_zip, record_rejected_upload
 from db.labels import CsvLabels, FolderLabels, LabelSource
 from db.models import User
-from db.repositories import create_batch, get_user
+from db.repositories import create_batch, discard_empty_batch, get_user
 from db.session import session_scope
 from db.settings import MB, StoreSettings
 
@@ -48,11 +48,18 @@ class UploadedItem:
 
 @dataclass(frozen=True)
 class UploadResult:
-    """The new batch and one outcome per file (zips expand to one outcome per member)."""
+    """The new batch and one outcome per file (zips expand to one outcome per member).
 
-    batch_id: int
+    ``batch_id`` is None when no file was stored (only duplicates or rejects): then no batch is
+    kept. With a label CSV, ``unused_label_rows`` are its rows that matched no uploaded file and
+    ``unlabelled_files`` the uploaded files it has no row for.
+    """
+
+    batch_id: int | None
     batch_name: str
     outcomes: list[IngestOutcome]
+    unused_label_rows: list[str] = field(default_factory=list)
+    unlabelled_files: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """How many files ended with ``status``."""
@@ -214,4 +221,16 @@ def _ingest(
         progress(total, total, "")
     session.refresh(batch)
     logger.info("upload into batch %s: %d outcomes", batch.id, len(outcomes))
-    return UploadResult(batch.id, batch.name, outcomes)
+    kept: int | None = batch.id
+    if batch.accepted_count == 0:
+        discard_empty_batch(session, batch.id, actor=actor)
+        kept = None
+    unused, unlabelled = _label_gaps(labels)
+    return UploadResult(kept, batch.name, outcomes, unused, unlabelled)
+
+
+def _label_gaps(labels: LabelSource | None) -> tuple[list[str], list[str]]:
+    """A label CSV's rows no file matched, and the files it has no row for."""
+    if not isinstance(labels, CsvLabels):
+        return [], []
+    return labels.unused_rows(), labels.unlisted_files()

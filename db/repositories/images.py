@@ -9,6 +9,7 @@ from typing import TypedDict, Unpack
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from db.errors import InvalidValueError
 from db.models import BatchPurpose, Image, ImageBatch, KnownLabel, Role, User
 from db.repositories._common import check_choice, check_page, clean_name, get_or_raise
 from db.repositories.audit import record_audit
@@ -53,6 +54,25 @@ def create_batch(
         details={"project_id": project_id, "name": batch.name, "purpose": batch.purpose},
     )
     return batch
+
+
+def discard_empty_batch(session: Session, batch_id: int, *, actor: User | None = None) -> None:
+    """Remove a batch that holds no image (an upload of only duplicates or rejects), with an
+    audit row; a batch with images is refused."""
+    batch = get_batch(session, batch_id)
+    held = session.scalar(select(func.count(Image.id)).where(Image.batch_id == batch_id))
+    if held:
+        raise InvalidValueError(f"batch {batch_id} holds {held} image(s); only empty ones go")
+    record_audit(
+        session,
+        action="batch.discard",
+        entity_type="batch",
+        entity_id=batch_id,
+        user=actor,
+        details={"name": batch.name, "files": batch.file_count, "reason": "no image stored"},
+    )
+    session.delete(batch)
+    session.flush()
 
 
 def get_batch(session: Session, batch_id: int) -> ImageBatch:

@@ -172,3 +172,27 @@ def test_upload_zip_with_folder_labels_through_the_page(
             for lbl in ("normal", "anomalous")
         }
     assert labels == {"normal": 1, "anomalous": 1}
+
+
+def test_label_csv_gaps_and_a_duplicate_only_upload_are_reported(
+    open_page: OpenPage, studio_factory, studio_project: ProjectInfo
+) -> None:
+    app = open_page(PAGE, role="reviewer").run()
+    app.radio(key="adn_upload_labels").set_value("csv").run()
+    next(t for t in app.text_input if t.label == "Batch name").input("labelled")
+    app.file_uploader[0].set_value(("labels.csv", b"a.png,normal\ngone.png,bad\n", "text/csv"))
+    app.file_uploader[1].set_value(
+        [("a.png", good_png(4), "image/png"), ("new.png", good_png(5), "image/png")]
+    )
+    next(b for b in app.button if b.label == "Upload batch").click().run()
+    warnings = " ".join(w.value for w in app.warning)
+    assert "1 row(s) of the label CSV name no uploaded file" in warnings and "gone.png" in warnings
+    assert "1 uploaded file(s) have no row in the label CSV" in warnings and "new.png" in warnings
+    # The same files again: nothing new, so no second, empty batch.
+    app.radio(key="adn_upload_labels").set_value("none").run()
+    next(t for t in app.text_input if t.label == "Batch name").input("again")
+    app.file_uploader[0].set_value([("a.png", good_png(4), "image/png")])
+    next(b for b in app.button if b.label == "Upload batch").click().run()
+    assert any("no batch 'again' was created" in i.value for i in app.info)
+    with session_scope(studio_factory) as session:
+        assert [b.name for b in list_batches(session, studio_project.id)] == ["labelled"]

@@ -16,7 +16,7 @@ from PIL import Image as PILImage
 from dashboard.services import projects as project_service
 from dashboard.services import uploads
 from db.errors import IngestError, LabelFileError, PermissionDeniedError
-from db.repositories import count_images, get_batch, list_batches
+from db.repositories import count_images, get_batch, list_audit, list_batches
 from db.session import session_scope
 from tests.dashboard.conftest import ProjectInfo, StudioUser, png_bytes
 from tests.fixtures.bad_images import write_bad_corpus, zip_bomb
@@ -195,3 +195,53 @@ def test_batches_summary_names_creator_and_counts(studio_factory, train_batch, i
     assert "normal training images" in by_name[train_batch.name].label
     assert project_service.page_count(0, 24) == 1
     assert project_service.page_count(25, 24) == 2
+
+
+def test_upload_of_only_duplicates_and_rejects_keeps_no_empty_batch(
+    upload: Upload, studio_factory, studio_users, studio_project: ProjectInfo
+) -> None:
+    reviewer = studio_users["reviewer"].id
+    image = png_bytes(textured_image(48, seed=7))
+    first = upload(
+        batch_name="first",
+        purpose="train",
+        files=[uploads.UploadedItem("a.png", image)],
+        actor_id=reviewer,
+    )
+    again = upload(
+        batch_name="again",
+        purpose="train",
+        files=[
+            uploads.UploadedItem("copy.png", image),
+            uploads.UploadedItem("junk.png", b"not an image"),
+        ],
+        actor_id=reviewer,
+    )
+    assert first.batch_id is not None and again.batch_id is None
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 1, 1)
+    assert again.outcomes[0].image_id is not None  # still says which image it duplicates
+    with session_scope(studio_factory) as session:
+        assert [b.name for b in list_batches(session, studio_project.id)] == ["first"]
+        actions = [a.action for a in list_audit(session, entity_type="batch")]
+        assert "batch.discard" in actions
+
+
+def test_label_csv_gaps_are_reported_both_ways(
+    upload: Upload, studio_factory, studio_users, studio_project: ProjectInfo
+) -> None:
+    labels = uploads.label_source(
+        "csv", b"filename,label\na.png,normal\nb.png,anomalous\nmissing.png,normal\n"
+    )
+    result = upload(
+        batch_name="labelled",
+        purpose="inspect",
+        files=[
+            uploads.UploadedItem(name, png_bytes(textured_image(48, seed=seed)))
+            for seed, name in enumerate(["a.png", "b.png", "extra.png"])
+        ],
+        labels=labels,
+        actor_id=studio_users["reviewer"].id,
+    )
+    assert result.accepted == 3
+    assert result.unused_label_rows == ["missing.png"]
+    assert result.unlabelled_files == ["extra.png"]

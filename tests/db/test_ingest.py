@@ -247,3 +247,23 @@ def test_atomic_write_replaces_without_leftovers(tmp_path: Path) -> None:
     write_atomic(target, b"two")
     assert target.read_bytes() == b"two"
     assert [p.name for p in target.parent.iterdir()] == ["b.bin"]
+
+
+def test_every_bad_csv_line_is_reported_at_once() -> None:
+    text = "filename,label\na.png,perhaps\nb.png,normal\nc.png\n,normal\nd.png,good\ne.png,meh\n"
+    with pytest.raises(LabelFileError) as caught:
+        CsvLabels.parse(text)
+    message = str(caught.value)
+    assert "4 bad line(s)" in message
+    for line in ("line 2", "line 4", "line 5", "line 7"):
+        assert line in message
+    assert "line 3" not in message and "line 6" not in message
+
+
+def test_csv_labels_remember_rows_and_files_they_did_not_match() -> None:
+    labels = CsvLabels.parse("a.png,normal\nsub/b.png,anomalous\nc.png,normal\n")
+    assert labels.lookup("upload/a.png").label == "normal"
+    assert labels.lookup("sub/b.png").label == "anomalous"
+    assert labels.lookup("x.png").label is None
+    assert labels.unused_rows() == ["c.png"]
+    assert labels.unlisted_files() == ["x.png"]
