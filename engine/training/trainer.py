@@ -197,8 +197,12 @@ class _Run:
             cal_views *= 1 + train_cfg.planted_copies
         # Work units: one per extracted view, plus one flow step counted as a batch of views.
         step_units = train_cfg.batch_images * train_cfg.views_per_image
-        self.tracker.total_units = max(
-            1, bank_views + train_cfg.epochs * self.steps * step_units + cal_views
+        self.tracker.plan(
+            {
+                "features": bank_views,
+                "training": train_cfg.epochs * self.steps * step_units,
+                "calibrating": cal_views,
+            }
         )
         self.tracker.advance(
             0,
