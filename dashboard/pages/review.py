@@ -13,6 +13,7 @@ from dashboard.services import heatmaps
 from dashboard.services import models as models_service
 from dashboard.services import projects as project_service
 from dashboard.services import review as review_service
+from dashboard.services import thresholds as thresholds_service
 from dashboard.services.errors import PermissionDeniedError, StoreError
 from dashboard.services.review import HistoryEntry, ScoreRow
 from dashboard.services.text import display_name, short_name
@@ -180,7 +181,13 @@ def _verdict_text(item: ScoreRow) -> str:
         if item.threshold_upper is not None
         else f"threshold {item.threshold_value:.4g}"
     )
-    return f"{_coloured(item.model_verdict)} ({limit}, v{item.threshold_version})"
+    version = (
+        ""
+        if item.threshold_version is None
+        else ", "
+        + thresholds_service.version_label(item.threshold_version, item.threshold_category)
+    )
+    return f"{_coloured(item.model_verdict)} ({limit}{version})"
 
 
 def _facts(item: ScoreRow, model: models_service.ModelChoice, history: list[HistoryEntry]) -> None:

@@ -272,8 +272,8 @@ def _save(
         st.session_state.pop(key, None)
     st.session_state[FLASH_KEY] = (
         "success",
-        f"Saved threshold version {saved.version}; it is active now and every stored score is "
-        "relabelled by it.",
+        f"Saved threshold {service.version_label(saved.version, saved.category)}; it is active now "
+        "and every stored score in its scope is relabelled by it.",
     )
     st.rerun()
 
@@ -393,7 +393,7 @@ def _versions(model_id: int, category: str | None) -> None:
         "Older version",
         list(by_id),
         format_func=lambda i: (
-            f"v{by_id[i].version} · {by_id[i].value:.4g}"
+            f"{service.version_label(by_id[i].version, by_id[i].category)} · {by_id[i].value:.4g}"
             + (f"…{by_id[i].upper_value:.4g}" if by_id[i].upper_value is not None else "")
             + f" · {by_id[i].method} · {by_id[i].created_by}"
         ),
@@ -411,7 +411,8 @@ def _versions(model_id: int, category: str | None) -> None:
             st.session_state.pop(key, None)
         st.session_state[FLASH_KEY] = (
             "success",
-            f"Version {restored.version} is active again; stored scores follow it.",
+            f"{service.version_label(restored.version, restored.category)} is active again; "
+            "stored scores follow it.",
         )
         st.rerun()
 
@@ -425,7 +426,6 @@ def _active_summary(
             icon=":material/warning:",
         )
         return
-    scope = "all categories" if active.category is None else f"category {active.category}"
     limit = (
         f"T1 {active.value:.4g} · T2 {active.upper_value:.4g}"
         if active.upper_value is not None
@@ -437,7 +437,8 @@ def _active_summary(
     ]
     inherited = " (inherited)" if category is not None and active.category is None else ""
     st.markdown(
-        f"**Active threshold:** v{active.version} ({scope}{inherited}) = **{limit}**, method "
+        f"**Active threshold:** {service.version_label(active.version, active.category)}"
+        f"{inherited} = **{limit}**, method "
         f"{active.method} · of {total:,} stored scores: {' · '.join(parts) or 'none'}"
     )
 

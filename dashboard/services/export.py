@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from dashboard.services.store import SessionFactory
+from dashboard.services.thresholds import scope_label
 from db.errors import InvalidValueError
 from db.models import ModelStatus, ModelVersion
 from db.repositories import get_model_version, list_model_versions, list_scores
@@ -42,6 +43,7 @@ class ExportRow:
     backbone: str
     score: float
     percentile: float | None
+    threshold_scope: str | None  # "all categories" or "category <name>"; None: no threshold
     threshold_version: int | None
     threshold_value: float | None
     threshold_upper: float | None
@@ -89,6 +91,9 @@ def _model_rows(session: Session, model: ModelVersion) -> list[ExportRow]:
                 backbone=model.backbone,
                 score=r.score,
                 percentile=r.percentile,
+                threshold_scope=None
+                if r.threshold_id is None
+                else scope_label(r.threshold_category),
                 threshold_version=r.threshold_version,
                 threshold_value=r.threshold_value,
                 threshold_upper=r.threshold_upper,

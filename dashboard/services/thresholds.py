@@ -262,6 +262,16 @@ def tuning_view(
         )
 
 
+def scope_label(category: str | None) -> str:
+    """The scope a threshold decides: all categories, or one category."""
+    return "all categories" if category is None else f"category {category}"
+
+
+def version_label(version: int, category: str | None) -> str:
+    """A threshold version named with its scope (each scope numbers its own versions)."""
+    return f"v{version} · {scope_label(category)}"
+
+
 @dataclass(frozen=True)
 class ThresholdVersion:
     """One saved version, as plain values for the versions table."""
@@ -320,7 +330,7 @@ def versions_frame(versions: list[ThresholdVersion]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "version": v.version,
+                "version": version_label(v.version, v.category),
                 "T1 (value)": f"{v.value:.6g}",
                 "T2 (band)": "" if v.upper_value is None else f"{v.upper_value:.6g}",
                 "method": METHOD_LABELS.get(v.method, v.method).split(" (")[0],

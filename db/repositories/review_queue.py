@@ -60,6 +60,7 @@ class ScoreRow:
     scored_at: datetime
     has_heatmap: bool
     threshold_id: int | None
+    threshold_category: str | None  # the threshold's own category; None for all categories
     threshold_version: int | None
     threshold_value: float | None
     threshold_upper: float | None
@@ -133,6 +134,7 @@ def _base_query(model_version_id: int) -> _Parts:
             Score.scored_at,
             Heatmap.id.is_not(None).label("has_heatmap"),
             func.coalesce(own.id, shared.id).label("threshold_id"),
+            case((has_own, own.category)).label("threshold_category"),
             func.coalesce(own.version, shared.version).label("threshold_version"),
             lower.label("threshold_value"),
             upper.label("threshold_upper"),

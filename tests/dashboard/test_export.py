@@ -16,6 +16,7 @@ from db.repositories import (
     create_batch,
     create_model_version,
     get_user,
+    save_threshold,
     upsert_score,
 )
 from db.session import session_scope
@@ -66,6 +67,7 @@ def test_rows_carry_every_field(reviewed: StudioData) -> None:
     assert top.image_id == reviewed.inspect_batch.anomalous_ids[-1]
     assert (top.model_name, top.variant, top.backbone) == ("widget cbam", "cbam", "mobilenet_v2")
     assert (top.threshold_version, top.threshold_value) == (1, 0.5)
+    assert top.threshold_scope == "all categories"
     assert top.model_verdict == "anomalous" and top.known_label == "anomalous"
     by_image = {r.image_id: r for r in rows}
     flagged = by_image[reviewed.inspect_batch.anomalous_ids[0]]
@@ -159,3 +161,23 @@ def test_export_page_offers_downloads(open_page: OpenPage, reviewed: StudioData)
 def test_export_page_without_models(open_page: OpenPage, train_batch) -> None:
     app = open_page(PAGE, role="viewer").run()
     assert "No model version" in app.info[0].value
+
+
+def test_threshold_scope_column_names_a_category_threshold(reviewed: StudioData) -> None:
+    rows = export.rows_for_model(reviewed.factory, reviewed.model.id)
+    category = rows[0].category
+    assert category is not None
+    with session_scope(reviewed.factory) as session:
+        save_threshold(
+            session,
+            model_version_id=reviewed.model.id,
+            category=category,
+            value=0.9,
+            method="manual",
+        )
+    after = export.rows_for_model(reviewed.factory, reviewed.model.id)
+    assert {r.threshold_scope for r in after if r.category == category} == {f"category {category}"}
+    assert {(r.threshold_scope, r.threshold_version) for r in after if r.category == category} == {
+        (f"category {category}", 1)
+    }
+    assert "threshold_scope" in export.COLUMNS

@@ -65,7 +65,8 @@ def test_without_reviews_the_page_explains_what_to_do(
     assert "Use known labels from upload" in text and "8 images" in text
     assert not app.metric  # no curves or numbers without labels
     assert app.slider  # a manual threshold can still be set on the histogram
-    assert "v1" in app.markdown[0].value and "4 anomalous · 4 normal" in app.markdown[0].value
+    assert "v1 · all categories" in app.markdown[0].value
+    assert "4 anomalous · 4 normal" in app.markdown[0].value
 
 
 def test_curves_and_numbers_follow_the_slider(studio: StudioData, open_page: OpenPage) -> None:
@@ -99,7 +100,7 @@ def test_saving_a_version_relabels_stored_scores_without_rescoring(
     app.button(key="adn_thr_save").click().run()
 
     assert not app.exception
-    assert any("Saved threshold version 2" in s.value for s in app.success)
+    assert any("Saved threshold v2 · all categories" in s.value for s in app.success)
     with session_scope(studio.factory) as session:
         active = get_active_threshold(session, studio.model.id)
         assert active is not None
@@ -122,7 +123,7 @@ def test_restore_makes_an_older_version_active_again(
     app.button(key="adn_thr_save").click().run()
     assert _verdicts(studio)[_by_score(studio, 0.8)] == "normal"
     versions = app.dataframe[0].value
-    assert versions["version"].tolist() == [2, 1]
+    assert versions["version"].tolist() == ["v2 · all categories", "v1 · all categories"]
     assert versions["active"].tolist() == [True, False]
     assert versions["T1 (value)"].tolist() == ["0.9", "0.5"]
 

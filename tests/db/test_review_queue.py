@@ -129,6 +129,9 @@ def test_category_threshold_overrides_the_shared_one(session: Session) -> None:
     rows = {r.category: r for r in list_scores(session, model_version_id=model.id).items}
     assert (rows["screw"].model_verdict, rows["screw"].threshold_id) == ("normal", own.id)
     assert rows["nut"].model_verdict == "anomalous"
+    # Both scopes are at their version 1: the row says which scope decided it.
+    assert (rows["screw"].threshold_version, rows["screw"].threshold_category) == (1, "screw")
+    assert (rows["nut"].threshold_version, rows["nut"].threshold_category) == (1, None)
     only_screw = list_scores(session, model_version_id=model.id, category="screw")
     assert [r.category for r in only_screw.items] == ["screw"]
 
