@@ -43,10 +43,7 @@ def workers_panel() -> dict[str, worker_status.WeightsStatus]:
         expanded=not reports,
     ):
         if not reports:
-            st.warning(
-                "No worker has reported yet. Jobs wait in the queue until a worker starts "
-                "(`adn-studio` starts one; the team setup runs them as services)."
-            )
+            st.caption("No worker has reported yet: each writes a report a minute while it runs.")
         else:
             st.dataframe(
                 pd.DataFrame(
