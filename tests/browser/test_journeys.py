@@ -8,9 +8,11 @@ is saved as ``artifacts/screenshots/<page>.png``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from db.session import make_engine, make_session_factory, session_scope
 from db.settings import StoreSettings
 from tests.browser.stack import ADMIN_PASSWORD, Stack
 from tests.fixtures.synthetic import defect_image, textured_image
+from worker.report import REFRESH_S, REPORTS_FOLDER
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -145,6 +148,22 @@ def wait_for_cookie(
     raise AssertionError(f"the cookie {name!r} was {'never set' if present else 'never deleted'}")
 
 
+def silence_worker_reports(data_dir: Path) -> None:
+    """Make every worker report look ten minutes old, as a hung worker's would, right after
+    the worker's own minute-by-minute refresh (so it cannot overwrite this in the meantime)."""
+    reports = sorted((data_dir / REPORTS_FOLDER).glob("*.json"))
+    assert reports, "the worker never reported"
+    for path in reports:
+        report = json.loads(path.read_text())
+        written = datetime.fromisoformat(report["updated_at"])
+        next_refresh_s = REFRESH_S - (datetime.now(UTC) - written).total_seconds()
+        if next_refresh_s < 20:
+            time.sleep(max(0.0, next_refresh_s) + 2)
+            report = json.loads(path.read_text())
+        report["updated_at"] = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+        path.write_text(json.dumps(report))
+
+
 def metrics(page: Any) -> dict[str, str]:
     """Streamlit metrics on the page as label -> value."""
     out: dict[str, str] = {}
@@ -226,6 +245,8 @@ def test_journeys_end_to_end(
         queue_scoring = page.get_by_role("button", name="Queue scoring", exact=True)
         expect(queue_scoring).to_be_disabled()  # no batch is chosen behind the user's back
         choose(page, "Batches to score", "monday")
+        idle(page)
+        expect(queue_scoring).to_be_enabled()
         queue_scoring.click()
         expect(page.get_by_text("Queued 1 job(s)")).to_be_visible()
         store.wait_for(
@@ -264,7 +285,7 @@ def test_journeys_end_to_end(
         idle(page)
         assert thumb_value.inner_text() != before
         page.get_by_role("button", name="Save as new version", exact=True).click()
-        expect(page.get_by_text("Saved threshold version 2")).to_be_visible()
+        expect(page.get_by_text("Saved threshold v2 · all categories")).to_be_visible()
         idle(page)
         shoot(page, screenshots, "thresholds")
 
@@ -276,6 +297,12 @@ def test_journeys_end_to_end(
         expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
         expect(page.get_by_role("button", name="Download checkpoint")).to_be_visible()
         shoot(page, screenshots, "export")
+        # A worker that stopped reporting is visible before anyone queues work for it.
+        silence_worker_reports(studio_stack.data_dir)
+        go_to(page, "Train", "Train & score")
+        expect(page.get_by_text("No worker is listening on queue 'gpu'")).to_be_visible()
+        expect(page.get_by_text("is silent for")).to_be_visible()
+        shoot(page, screenshots, "worker_silent")
         # A bookmarked page opens directly, still signed in.
         page.goto(f"{studio_stack.url}/users")
         expect(page.get_by_role("heading", name="Users")).to_be_visible()
