@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from dashboard import context
+from dashboard.rerun_log import timed_run
 from dashboard.services import auth
 from dashboard.services import projects as project_service
 from dashboard.services.errors import SCHEMA_ERRORS, DatabaseUnavailableError
@@ -206,9 +207,10 @@ def main() -> None:
         sections = signed_in_navigation(user.role)
         page = st.navigation(sections)
         open_wanted_page(sections)
-        project_picker()
-        user_box(user)
-        page.run()
+        with timed_run(page.url_path or DEFAULT_PAGE):
+            project_picker()
+            user_box(user)
+            page.run()
     except DatabaseUnavailableError as exc:
         show_database_error(exc)
     except SCHEMA_ERRORS as exc:
