@@ -7,7 +7,8 @@ The public surface::
     result = train(DetectorConfig(), ["good/001.png", ...])
     detector = result.detector
     batch = detector.score(["test/002.png"])          # scores, verdicts, percentiles
-    heatmap = detector.explain("test/002.png")        # Grad-CAM, float32 in [0, 1]
+    heatmap = detector.explain("test/002.png")        # float32 in [0, 1]
+    heatmap = detector.explain("test/002.png", method="input_gradient")  # see HEATMAP_METHODS
     detector.save("widget-se.adn")
     detector = load_detector("widget-se.adn")
 
@@ -36,10 +37,13 @@ from engine.errors import (
     WeightsNotFoundError,
 )
 from engine.evaluation import AurocResult, auroc_with_ci, format_auroc_table
+from engine.models.attentdiffernet.heatmaps import DEFAULT_HEATMAP_METHOD, HEATMAP_METHODS
 from engine.training import TrainProgress, TrainResult, train
 from engine.visualize import heatmap_from_png, heatmap_to_png, overlay_heatmap
 
 __all__ = [
+    "DEFAULT_HEATMAP_METHOD",
+    "HEATMAP_METHODS",
     "AttentionConfig",
     "AurocResult",
     "BackboneConfig",

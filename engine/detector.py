@@ -1,4 +1,4 @@
-"""A trained detector: score images, explain them with Grad-CAM heatmaps, save and load."""
+"""A trained detector: score images, explain them with heatmaps, save and load."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from engine.data.transforms import image_to_tensor, to_unit
 from engine.device import select_device
 from engine.errors import CheckpointError, ImageLoadError
 from engine.inputs import ImageInput, load_images, source_name
-from engine.models.attentdiffernet.gradcam import GradCamHeatmap, resize_heatmap
+from engine.models.attentdiffernet.gradcam import resize_heatmap
+from engine.models.attentdiffernet.heatmaps import DEFAULT_HEATMAP_METHOD, compute_heatmaps
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
 from engine.scoring import model_input, prepare_for_device, score_images, test_view_ids
 
@@ -122,15 +123,16 @@ class Detector:
             is_anomalous=verdict,
         )
 
-    def explain(self, image: ImageInput) -> np.ndarray:
-        """Grad-CAM heatmap (float32 in [0, 1]) at the image's own resolution (height × width).
+    def explain(self, image: ImageInput, method: str = DEFAULT_HEATMAP_METHOD) -> np.ndarray:
+        """Heatmap (float32 in [0, 1]) at the image's own resolution (height × width).
 
-        It highlights the regions that raise the un-rotated (identity) full-size view's Σz².
+        It highlights the regions that raise the un-rotated (identity) full-size view's Σz²;
+        ``method`` is one of ``HEATMAP_METHODS`` (``engine.models.attentdiffernet.heatmaps``).
         """
         picture = load_image(image, name=source_name(image, 0))
         x01 = to_unit(image_to_tensor(picture, self.config.model.image_size)).unsqueeze(0)
         prepared = model_input(self.config.model, x01)
-        heatmap = GradCamHeatmap(self.model).heatmap(prepared.to(self.device))
+        heatmap = compute_heatmaps(self.model, prepared.to(self.device), method)[0]
         width, height = picture.size
         return resize_heatmap(heatmap, height, width)
 

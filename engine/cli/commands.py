@@ -122,9 +122,9 @@ def eval_command(args: argparse.Namespace) -> int:
 
 
 def explain_command(args: argparse.Namespace) -> int:
-    """``adn explain``: Grad-CAM heatmap (and overlay) of one image."""
+    """``adn explain``: the heatmap (and overlay) of one image by ``--method``."""
     detector = load_detector(args.model, device=args.device)
-    heatmap = detector.explain(args.image)
+    heatmap = detector.explain(args.image, method=args.method)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(heatmap_to_png(heatmap))

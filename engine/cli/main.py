@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from engine.cli import commands
 from engine.cli.options import add_data_options, add_model_options
 from engine.errors import EngineError
+from engine.models.attentdiffernet.heatmaps import DEFAULT_HEATMAP_METHOD, HEATMAP_METHODS
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -20,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="adn",
         description="AttentDifferNet anomaly detection: train on normal images, score, evaluate "
-        "and explain with Grad-CAM heatmaps.",
+        "and explain with heatmaps.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = sub.add_parser(
         "explain",
-        help="Grad-CAM heatmap of one image",
+        help="heatmap of one image",
         description="Write the heatmap and an overlay of one image.",
     )
     explain.add_argument("--model", required=True, help="checkpoint written by `adn train`")
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", required=True, help="heatmap PNG to write (grayscale)")
     explain.add_argument("--overlay", help="also write the heatmap blended over the image")
     explain.add_argument("--alpha", type=float, default=0.5, help="overlay opacity in [0, 1]")
+    explain.add_argument(
+        "--method",
+        default=DEFAULT_HEATMAP_METHOD,
+        choices=HEATMAP_METHODS,
+        help="heatmap method (bench/results/heatmaps.md measures each)",
+    )
     explain.add_argument("--device", default="auto", help="auto, cuda or cpu")
     explain.set_defaults(handler=commands.explain_command)
 

@@ -1,0 +1,50 @@
+"""Every heatmap method by name: where an image raises the detector's anomaly score.
+
+- ``gradcam``: Grad-CAM on the last stage (7×7 at 224 px on MobileNetV2);
+- ``gradcam_stages``: Grad-CAM on every stage of the full-size pass, fused;
+- ``layercam_stages``: LayerCAM on every stage, fused;
+- ``input_gradient``: DifferNet's map, the smoothed gradient of the score w.r.t. the input.
+
+``bench/results/heatmaps.md`` measures how well each points at planted defects on ELPV cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from engine.errors import ConfigError
+from engine.models.attentdiffernet.gradcam import GradCamHeatmap
+from engine.models.attentdiffernet.input_gradient import input_gradient_map
+from engine.models.attentdiffernet.stage_cam import fused_stage_cam
+from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
+
+HeatmapFunction = Callable[[AttentDifferNetModel, torch.Tensor], np.ndarray]
+
+
+def _last_stage_gradcam(model: AttentDifferNetModel, x01: torch.Tensor) -> np.ndarray:
+    maps = GradCamHeatmap(model).heatmap(x01)
+    return maps[None] if maps.ndim == 2 else maps
+
+
+_METHODS: dict[str, HeatmapFunction] = {
+    "gradcam": _last_stage_gradcam,
+    "gradcam_stages": lambda model, x01: fused_stage_cam(model, x01, "gradcam"),
+    "layercam_stages": lambda model, x01: fused_stage_cam(model, x01, "layercam"),
+    "input_gradient": input_gradient_map,
+}
+
+HEATMAP_METHODS: tuple[str, ...] = tuple(_METHODS)
+DEFAULT_HEATMAP_METHOD = "gradcam"
+
+
+def compute_heatmaps(model: AttentDifferNetModel, x01: torch.Tensor, method: str) -> np.ndarray:
+    """Maps (B×S×S float32 in [0, 1]) of full-size model inputs by ``method``."""
+    if method not in _METHODS:
+        raise ConfigError(
+            f"unknown heatmap method {method!r}; choose one of: {', '.join(HEATMAP_METHODS)}"
+        )
+    maps = _METHODS[method](model, x01)
+    return np.clip(np.nan_to_num(maps.astype(np.float32)), 0.0, 1.0)
