@@ -28,6 +28,7 @@ from bench.common import RESULTS_DIR, Deadline, Report, log, md_table, mean_std
 from bench.elpv_data import ImageCache, SubsetLimits
 from bench.heatmap_figure import Example, plot_examples
 from bench.localisation import chance_hit_rate, pixel_auroc, pointing_hit
+from bench.reference_map import REFERENCE_NAME, darker_than_surround
 from engine import HEATMAP_METHODS, Detector, train
 from engine.config import DetectorConfig
 from engine.data.planted_defects import DEFECT_KINDS, plant_defect
@@ -52,6 +53,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="seeds on which variants other than none run (none runs on every seed)",
     )
     parser.add_argument("--methods", nargs="+", default=list(HEATMAP_METHODS))
+    parser.add_argument(
+        "--no-reference",
+        dest="reference",
+        action="store_false",
+        help="leave out the detector-free reference map (darker than surround)",
+    )
     parser.add_argument("--max-train", type=int, default=None, help="seeded subset of training")
     parser.add_argument("--test-normals", type=int, default=24, help="normal cells to plant into")
     parser.add_argument("--tolerance", type=float, default=0.03, help="share of the image side")
@@ -107,7 +114,7 @@ def run_one(
         "methods": {},
     }
     examples = [_example_base(p) for p in _example_choice(planted, args.examples)]
-    for method in args.methods:
+    for method in all_methods(args):
         record["methods"][method] = _measure(detector, planted, method, tolerance, examples)
         log(f"{variant} seed {seed} {method}: {record['methods'][method]['all']}")
     return record, examples if want_examples else []
@@ -120,13 +127,18 @@ def _measure(
     tolerance: float,
     examples: list[Example],
 ) -> dict[str, dict[str, float]]:
+    def heatmap(image: np.ndarray) -> np.ndarray:
+        if method == REFERENCE_NAME:
+            return darker_than_surround(image)
+        return detector.explain(Image.fromarray(image), method=method)
+
     maps, seconds = [], []
     for _, defect in planted:
         begun = time.perf_counter()
-        maps.append(detector.explain(Image.fromarray(defect.image), method=method))
+        maps.append(heatmap(defect.image))
         seconds.append(time.perf_counter() - begun)
     for example in examples:
-        example.maps[method] = detector.explain(Image.fromarray(example.image), method=method)
+        example.maps[method] = heatmap(example.image)
     results = {}
     for group in GROUPS:
         chosen = [i for i, (_, d) in enumerate(planted) if _in_group(d.kind, group)]
@@ -139,6 +151,11 @@ def _measure(
             "s_per_image": float(np.mean([seconds[i] for i in chosen])),
         }
     return results
+
+
+def all_methods(args: argparse.Namespace) -> list[str]:
+    """The methods measured: the asked ones, then the detector-free reference unless left out."""
+    return [*args.methods, REFERENCE_NAME] if args.reference else list(args.methods)
 
 
 def _in_group(kind: str, group: str) -> bool:
@@ -155,8 +172,9 @@ def _chance(planted: list[tuple[np.ndarray, Any]], tolerance: float) -> dict[str
 
 
 def _example_choice(planted: list[tuple[np.ndarray, Any]], count: int) -> list[Any]:
-    """The first ``count`` planted defects of distinct kinds where possible (kinds in turn)."""
-    return [defect for _, defect in planted[:count]]
+    """``count`` planted defects, each kind in turn, each in a different cell."""
+    step = len(DEFECT_KINDS) + 1
+    return [defect for _, defect in planted[::step][:count]]
 
 
 def _example_base(defect: Any) -> Example:
@@ -187,6 +205,12 @@ def write_report(args: argparse.Namespace, records: list[Record], status: str) -
         "s/image includes decoding and resizing, on 1 torch thread while other jobs shared the "
         "2 cores"
     )
+    if args.reference:
+        report.notes.append(
+            f"'{REFERENCE_NAME}' uses no detector: how much darker each pixel is than a wide blur "
+            "of the cell (bench/reference_map.py); planted defects are dark, so a detector's map "
+            "has to beat it to show more than a dark-mark finder"
+        )
     for variant in args.variants:
         chosen = [r for r in records if r["variant"] == variant]
         if not chosen:
@@ -207,7 +231,7 @@ def _summary_table(records: list[Record], args: argparse.Namespace) -> str:
     headers = ["method", "pixel AUROC % (all)", "pointing % (all)", "pixel AUROC % (cracks)"]
     headers += ["pointing % (cracks)", "s/image"]
     rows = []
-    for method in args.methods:
+    for method in all_methods(args):
         values = [r["methods"][method] for r in records if method in r["methods"]]
         rows.append(
             [
@@ -241,7 +265,7 @@ def _summary_table(records: list[Record], args: argparse.Namespace) -> str:
 def _kind_table(records: list[Record], args: argparse.Namespace) -> str:
     headers = ["method", *[f"{k}: AUROC / pointing %" for k in DEFECT_KINDS]]
     rows = []
-    for method in args.methods:
+    for method in all_methods(args):
         values = [r["methods"][method] for r in records if method in r["methods"]]
         row = [method]
         for kind in DEFECT_KINDS:
@@ -274,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         record, examples = run_one(args, cache, variant, seed, want_examples=index == 0)
         records.append(record)
         if examples:
-            plot_examples(examples, args.methods, args.out.with_suffix(".png"))
+            plot_examples(examples, all_methods(args), args.out.with_suffix(".png"))
         store.write_text(json.dumps(records, indent=1), encoding="utf-8")
         write_report(args, records, "running" if index < len(jobs) - 1 else status)
     write_report(args, records, status)

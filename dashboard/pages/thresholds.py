@@ -443,6 +443,23 @@ def _active_summary(
     )
 
 
+# What a model's scores say is loaded once per data version: moving a slider reruns the page
+# without reading 100,000 scores again (the version changes with any score, verdict or
+# threshold, so a saved version or a new verdict is seen at once).
+@st.cache_data(max_entries=16, show_spinner="Loading the scores…")
+def _tuning_view(
+    database: str, model_id: int, category: str | None, use_known: bool, version: tuple[int, ...]
+) -> service.TuningView:
+    return service.tuning_view(
+        context.session_factory(), model_id, category, use_known_labels=use_known
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _categories(database: str, model_id: int, version: tuple[int, ...]) -> list[str]:
+    return service.scored_categories(context.session_factory(), model_id)
+
+
 def render() -> None:
     """The thresholds page."""
     st.title("Thresholds")
@@ -459,7 +476,9 @@ def render() -> None:
             "Model version", list(by_id), format_func=lambda i: by_id[i].label, key="adn_thr_model"
         )
     )
-    categories = service.scored_categories(context.session_factory(), model_id)
+    version = service.data_version(context.session_factory(), model_id)
+    database = context.store_settings().database_url
+    categories = _categories(database, model_id, version)
     choice = middle.selectbox("Scope", [ALL_CATEGORIES, *categories], key="adn_thr_category")
     category = None if choice == ALL_CATEGORIES else choice
     use_known = right.toggle(
@@ -467,9 +486,7 @@ def render() -> None:
         key="adn_thr_known",
         help="Images without a reviewer verdict count with the label they were uploaded with.",
     )
-    view = service.tuning_view(
-        context.session_factory(), model_id, category, use_known_labels=use_known
-    )
+    view = _tuning_view(database, model_id, category, use_known, version)
     data, known_available, active = view.data, view.known_available, view.active
     _active_summary(active, view.counts, category)
     if data.all_scores.size == 0:

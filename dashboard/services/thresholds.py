@@ -23,6 +23,7 @@ from dashboard.services.threshold_methods import METHOD_LABELS
 from db import repositories
 from db.models import Threshold
 from db.repositories import (
+    ScoredImage,
     current_labels,
     effective_threshold,
     get_user,
@@ -30,6 +31,7 @@ from db.repositories import (
     list_threshold_versions,
     restore_threshold,
     save_threshold,
+    store_version,
     usernames,
 )
 from db.session import session_scope
@@ -96,7 +98,12 @@ class ScoredImages:
 
 
 def _scored_images(
-    session: Session, model_version_id: int, category: str | None, *, use_known_labels: bool
+    session: Session,
+    model_version_id: int,
+    category: str | None,
+    *,
+    use_known_labels: bool,
+    rows: list[ScoredImage] | None = None,
 ) -> ScoredImages:
     """Scores with their ground truth: the current reviewer verdict ("unsure" is none), else,
     with ``use_known_labels``, the label the image came with.
@@ -104,7 +111,8 @@ def _scored_images(
     Two plain queries instead of the review queue's per-row joins (the same rule as
     ``list_labelled_scores``, which the tests check), so 5,000 images load in tens of ms.
     """
-    rows = list_scored_images(session, model_version_id=model_version_id, category=category)
+    if rows is None:
+        rows = list_scored_images(session, model_version_id=model_version_id, category=category)
     labels = current_labels(session, model_version_id=model_version_id)
     truths: list[str | None] = []
     from_verdict: list[bool] = []
@@ -130,9 +138,16 @@ def _scored_images(
 
 
 def _labelled(
-    session: Session, model_version_id: int, category: str | None, *, use_known_labels: bool
+    session: Session,
+    model_version_id: int,
+    category: str | None,
+    *,
+    use_known_labels: bool,
+    rows: list[ScoredImage] | None = None,
 ) -> LabelledData:
-    scored = _scored_images(session, model_version_id, category, use_known_labels=use_known_labels)
+    scored = _scored_images(
+        session, model_version_id, category, use_known_labels=use_known_labels, rows=rows
+    )
     labelled = np.array([t is not None for t in scored.truths], dtype=bool)
     from_verdicts = int((scored.from_verdict & labelled).sum())
     return LabelledData(
@@ -248,18 +263,28 @@ def tuning_view(
     """Labelled scores, how many known labels could add, the active threshold and its verdict
     counts for one model and scope."""
     with session_scope(factory) as session:
-        data = _labelled(session, model_version_id, category, use_known_labels=use_known_labels)
+        rows = list_scored_images(session, model_version_id=model_version_id, category=category)
+        data = _labelled(
+            session, model_version_id, category, use_known_labels=use_known_labels, rows=rows
+        )
         known_available = 0
         if not use_known_labels and data.scores.size == 0:
             known_available = _labelled(
-                session, model_version_id, category, use_known_labels=True
+                session, model_version_id, category, use_known_labels=True, rows=rows
             ).scores.size
         return TuningView(
             data=data,
             known_available=known_available,
             active=_active(session, model_version_id, category),
-            counts=_verdict_counts(session, model_version_id, category),
+            counts=_verdict_counts(session, model_version_id, category, rows=rows),
         )
+
+
+def data_version(factory: SessionFactory, model_version_id: int) -> tuple[int, ...]:
+    """Changes whenever the model's scores, any verdict or its thresholds change: a cheap key
+    under which a page may keep what it loaded."""
+    with session_scope(factory) as session:
+        return store_version(session, model_version_id)
 
 
 def scope_label(category: str | None) -> str:
@@ -400,9 +425,14 @@ def restore_version(
 
 
 def _verdict_counts(
-    session: Session, model_version_id: int, category: str | None
+    session: Session,
+    model_version_id: int,
+    category: str | None,
+    *,
+    rows: list[ScoredImage] | None = None,
 ) -> dict[str, int]:
-    rows = list_scored_images(session, model_version_id=model_version_id, category=category)
+    if rows is None:
+        rows = list_scored_images(session, model_version_id=model_version_id, category=category)
     scores = np.fromiter((r.score for r in rows), dtype=np.float64, count=len(rows))
     verdicts = model_verdicts(session, model_version_id, scores, [r.category for r in rows])
     return dict(Counter(str(v or "none") for v in verdicts.tolist()))

@@ -64,6 +64,7 @@ from db.repositories.scores import (
     get_heatmap_png,
     list_scored_images,
     scored_categories,
+    store_version,
     upsert_score,
 )
 from db.repositories.thresholds import (
@@ -171,6 +172,7 @@ __all__ = [
     "set_model_job",
     "set_password",
     "set_role",
+    "store_version",
     "update_progress",
     "upsert_score",
     "usernames",

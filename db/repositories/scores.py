@@ -9,13 +9,13 @@ from typing import Any
 
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from db.errors import InvalidValueError, NotFoundError
-from db.models import Heatmap, Image, Score, utcnow
+from db.models import Heatmap, Image, Score, Threshold, Verdict, utcnow
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,30 @@ def list_scored_images(
         ScoredImage(int(i), float(s), c, k, str(n), str(p))
         for i, s, c, k, n, p in session.execute(query)
     ]
+
+
+def store_version(session: Session, model_version_id: int) -> tuple[int, ...]:
+    """A fingerprint of a model's scores, every verdict and the model's thresholds: it changes
+    when any of them does (new or re-scored images, a verdict, a saved or restored threshold)."""
+    scores = session.execute(
+        select(func.count(Score.id), func.max(Score.id), func.max(Score.scored_at)).where(
+            Score.model_version_id == model_version_id
+        )
+    ).one()
+    latest_verdict = session.scalar(select(func.max(Verdict.id))) or 0
+    thresholds = session.execute(
+        select(func.count(Threshold.id), func.max(Threshold.id), func.sum(Threshold.id)).where(
+            Threshold.model_version_id == model_version_id, Threshold.is_active.is_(True)
+        )
+    ).one()
+    scored_at = scores[2].timestamp() if scores[2] is not None else 0
+    return (
+        int(scores[0]),
+        int(scores[1] or 0),
+        int(scored_at * 1000),
+        int(latest_verdict),
+        *(int(v or 0) for v in thresholds),
+    )
 
 
 def scored_categories(session: Session, model_version_id: int) -> list[str]:

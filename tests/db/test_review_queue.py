@@ -15,6 +15,7 @@ from db.repositories import (
     list_scores,
     restore_threshold,
     save_threshold,
+    store_version,
     upsert_score,
 )
 from tests.db.factories import (
@@ -245,3 +246,18 @@ def test_labelled_scores_prefer_reviewer_verdicts(session: Session) -> None:
     ]
     only_reviews = list_labelled_scores(session, model_version_id=model.id, use_known_labels=False)
     assert [(x.image_id, x.label) for x in only_reviews] == [(overruled.id, "anomalous")]
+
+
+def test_store_version_changes_with_scores_verdicts_and_thresholds(session: Session) -> None:
+    model, batch, images = _scored(session, [0.2, 0.8])
+    first = store_version(session, model.id)
+    assert store_version(session, model.id) == first  # stable while nothing changes
+    add_verdict(session, image_id=images[0].id, label="normal", user=make_user(session))
+    second = store_version(session, model.id)
+    assert second != first
+    save_threshold(session, model_version_id=model.id, value=0.5, method="manual")
+    third = store_version(session, model.id)
+    assert third != second
+    extra = make_image(session, batch)
+    upsert_score(session, image_id=extra.id, model_version_id=model.id, score=0.4)
+    assert store_version(session, model.id) != third

@@ -1,4 +1,4 @@
-"""Grad-CAM heatmaps: shape, range, the full-size pass, and peaking on a planted defect."""
+"""Last-stage Grad-CAM heatmaps: shape, range, the full-size pass, peaking on a planted defect."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_heatmap_peaks_on_the_planted_defect(pretrained_detector: Detector) -> N
     inside_means, outside_means = [], []
     for seed in range(4):
         image, (x0, y0, x1, y1) = defect_image(224, seed=300 + seed)
-        heatmap = pretrained_detector.explain(image)
+        heatmap = pretrained_detector.explain(image, method="gradcam")
         assert heatmap.shape == (224, 224) and heatmap.dtype == np.float32
         assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0
         _assert_not_constant(heatmap)
@@ -51,7 +51,7 @@ def test_heatmap_is_at_the_images_own_resolution(pretrained_detector: Detector) 
     # that it still lies over the (stretched) defect.
     square, (x0, y0, x1, y1) = defect_image(224, seed=310)
     image = square.resize((320, 180))
-    heatmap = pretrained_detector.explain(image)
+    heatmap = pretrained_detector.explain(image, method="gradcam")
     assert heatmap.shape == (180, 320)
     _assert_not_constant(heatmap)
     mask = np.zeros_like(heatmap, dtype=bool)
@@ -72,7 +72,7 @@ def test_tiny_alexnet_heatmap_runs(tmp_path: Path) -> None:
     detector = train(
         tiny_config("cbam", image_size=96), write_images(tmp_path, 6, size=96)
     ).detector
-    heatmap = detector.explain(textured_image(96, seed=2))
+    heatmap = detector.explain(textured_image(96, seed=2), method="gradcam")
     assert heatmap.shape == (96, 96) and np.isfinite(heatmap).all()
     # Random backbone weights: no localisation to expect, but a real map, not a constant one.
     _assert_not_constant(heatmap)

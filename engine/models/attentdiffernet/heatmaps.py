@@ -37,7 +37,8 @@ _METHODS: dict[str, HeatmapFunction] = {
 }
 
 HEATMAP_METHODS: tuple[str, ...] = tuple(_METHODS)
-DEFAULT_HEATMAP_METHOD = "gradcam"
+# The best localisation on planted ELPV defects for every variant (bench/results/heatmaps.md).
+DEFAULT_HEATMAP_METHOD = "layercam_stages"
 
 
 def compute_heatmaps(model: AttentDifferNetModel, x01: torch.Tensor, method: str) -> np.ndarray:

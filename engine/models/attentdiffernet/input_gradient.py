@@ -27,4 +27,4 @@ def input_gradient_map(
         (gradient,) = torch.autograd.grad(scored.score.sum(), [scored.x01])
     magnitude = gradient.detach().float().abs().sum(dim=1)
     sigma = sigma_share * min(magnitude.shape[-2:])
-    return normalise(gaussian_smooth(magnitude, sigma)).numpy().astype(np.float32)
+    return normalise(gaussian_smooth(magnitude, sigma)).cpu().numpy().astype(np.float32)

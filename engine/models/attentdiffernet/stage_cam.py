@@ -37,11 +37,11 @@ def fused_stage_cam(
         activations = [scored.stage_maps[i] for i in chosen]
         gradients = torch.autograd.grad(scored.score.sum(), activations)
     size = (x01.shape[-2], x01.shape[-1])
-    fused = torch.zeros(x01.shape[0], *size)
+    fused = torch.zeros(x01.shape[0], *size, device=x01.device)
     for activation, gradient in zip(activations, gradients, strict=True):
         cam = stage_cam(activation.detach().float(), gradient.float(), weighting)
         fused += normalise(upsample(cam, size))
-    return normalise(fused).numpy().astype(np.float32)
+    return normalise(fused).cpu().numpy().astype(np.float32)
 
 
 def stage_cam(
