@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import charts, context
 from dashboard.services import compare as service
 from dashboard.services import heatmaps
+from dashboard.services import thresholds as thresholds_service
 from dashboard.services.text import short_name
 
 logger = logging.getLogger(__name__)
@@ -17,25 +18,37 @@ logger = logging.getLogger(__name__)
 MAX_DISAGREEMENT_ROWS = 500
 
 
+# Choices in the image picker: the images where the models disagree, then the highest-scored.
+MAX_IMAGE_CHOICES = 1000
+# Points per model in the score distribution chart (a fixed sample above it keeps its shape).
+MAX_DISTRIBUTION_POINTS = 20_000
+
+Versions = tuple[tuple[int, ...], ...]
+
+
+@st.cache_data(max_entries=8, show_spinner="Loading the scores…")
+def _comparison(
+    database: str, model_ids: tuple[int, ...], versions: Versions, _group: service.CompareGroup
+) -> service.Comparison:
+    """The models' paired scores, read once per data version of the models."""
+    return service.load_comparison(context.session_factory(), _group.models)
+
+
 @st.cache_data(show_spinner="Bootstrapping the AUROC intervals…", max_entries=32)
 def _auroc_table(
-    columns: tuple[str, ...],
-    scores: np.ndarray,
-    categories: tuple[str, ...],
-    truths: tuple[str | None, ...],
+    database: str, model_ids: tuple[int, ...], versions: Versions, _comparison: service.Comparison
 ) -> service.AurocTable:
-    """The bootstrap table, cached on its inputs (it only changes when scores or labels do)."""
-    return service.auroc_table_of(columns, scores, categories, truths)
-
-
-def _table(comparison: service.Comparison) -> None:
-    st.subheader("AUROC per category")
-    table = _auroc_table(
-        tuple(comparison.columns),
-        comparison.scores,
-        tuple(str(c) for c in comparison.categories),
-        tuple(comparison.truths.tolist()),
+    """The bootstrap table, cached per data version (it only changes when scores or labels do)."""
+    c = _comparison
+    truths = tuple(c.truths.tolist())
+    return service.auroc_table_of(
+        tuple(c.columns), c.scores, tuple(str(x) for x in c.categories), truths
     )
+
+
+def _table(comparison: service.Comparison, key: tuple[str, tuple[int, ...], Versions]) -> None:
+    st.subheader("AUROC per category")
+    table = _auroc_table(*key, comparison)
     if all(cell is None for cell in table.cells.values()):
         st.info(
             "Every category's labelled images are of one class only, so AUROC is undefined. "
@@ -60,6 +73,10 @@ def _charts(comparison: service.Comparison) -> None:
             key="adn_cmp_roc",
         )
     frame = service.normalised_scores(comparison)
+    if len(frame) > MAX_DISTRIBUTION_POINTS * len(comparison.models):
+        frame = frame.groupby("model", group_keys=False).sample(
+            n=MAX_DISTRIBUTION_POINTS, random_state=0
+        )
     if not frame.empty:
         right.plotly_chart(
             charts.distribution_figure(frame["model"], frame["label"], frame["scaled"]),
@@ -93,7 +110,12 @@ def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> Non
     """The chosen image and each model's heatmap overlay; reruns alone when the choice moves."""
     st.subheader("Heatmaps side by side")
     ids = comparison.image_ids.tolist()
-    order = disagreeing + [i for i in ids if i not in set(disagreeing)]
+    shown = set(disagreeing)
+    by_score = np.argsort(-comparison.scores.mean(axis=0), kind="stable")
+    order = disagreeing[:MAX_IMAGE_CHOICES] + [
+        ids[i] for i in by_score[:MAX_IMAGE_CHOICES] if ids[i] not in shown
+    ]
+    order = order[:MAX_IMAGE_CHOICES]
     position = {image_id: index for index, image_id in enumerate(ids)}
     left, right = st.columns([3, 1])
     chosen = left.selectbox(
@@ -105,6 +127,8 @@ def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> Non
             + (" · models disagree" if i in disagreeing else "")
         ),
         key="adn_cmp_image",
+        help=f"The images where the models disagree first, then the highest-scored "
+        f"({MAX_IMAGE_CHOICES:,} at most).",
     )
     opacity = right.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="adn_cmp_opacity")
     if chosen is None:
@@ -159,7 +183,12 @@ def render() -> None:
             "Only one model was trained on these images. Train another attention variant on the "
             "same images (Train page, several variants at once) to compare them."
         )
-    comparison = service.load_comparison(context.session_factory(), group.models)
+    database = context.store_settings().database_url
+    model_ids = tuple(m.id for m in group.models)
+    versions = tuple(
+        thresholds_service.data_version(context.session_factory(), m) for m in model_ids
+    )
+    comparison = _comparison(database, model_ids, versions, group)
     if comparison.image_ids.size == 0:
         st.info(
             "No image was scored by all of these models. Score the same batch with each model "
@@ -177,7 +206,7 @@ def render() -> None:
             "upload them with labels (folder names or a CSV)."
         )
     else:
-        _table(comparison)
+        _table(comparison, (database, model_ids, versions))
         _charts(comparison)
     disagreeing = _disagreements(comparison)
     _side_by_side(comparison, disagreeing)
