@@ -10,11 +10,20 @@ import streamlit as st
 from dashboard import context
 from dashboard.services import export
 from dashboard.services import models as models_service
+from dashboard.services import thresholds as thresholds_service
 from dashboard.services.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 200
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _summary(
+    database: str, project_id: int, chosen: int | None, versions: tuple[tuple[int, ...], ...]
+) -> export.ExportSummary:
+    """The export's counts, kept while the models' scores, verdicts and thresholds stay."""
+    return export.summary(context.session_factory(), project_id=project_id, model_version_id=chosen)
 
 
 def results_section(project_id: int, models: list[models_service.ModelChoice]) -> None:
@@ -30,23 +39,31 @@ def results_section(project_id: int, models: list[models_service.ModelChoice]) -
             format_func=lambda m: by_id[m].label,
             key="adn_export_model",
         )
-    if everything or model_id is None:
-        rows = export.rows_for_project(context.session_factory(), project_id)
-    else:
-        rows = export.rows_for_model(context.session_factory(), model_id)
-    if not rows:
+    factory = context.session_factory()
+    chosen = None if everything else model_id
+    ids = tuple(by_id) if chosen is None else (chosen,)
+    versions = tuple(thresholds_service.data_version(factory, i) for i in ids)
+    database = context.store_settings().database_url
+    counts = _summary(database, project_id, chosen, versions)
+    if counts.images == 0:
         st.info("Nothing scored yet for this choice. Queue scoring on the **Train** page.")
         return
-    reviewed = sum(1 for r in rows if r.reviewer_verdict)
     cols = st.columns(3)
-    cols[0].metric("Images", len(rows))
-    cols[1].metric("Reviewed", reviewed)
-    cols[2].metric("Model says anomalous", sum(1 for r in rows if r.model_verdict == "anomalous"))
-    stem = "project" if everything else f"model-{model_id}"
+    cols[0].metric("Images", counts.images)
+    cols[1].metric("Reviewed", counts.reviewed)
+    cols[2].metric("Model says anomalous", counts.anomalous)
+
+    def rows() -> list[export.ExportRow]:
+        if chosen is None:
+            return export.rows_for_project(factory, project_id)
+        return export.rows_for_model(factory, chosen)
+
+    stem = "project" if chosen is None else f"model-{chosen}"
     left, right = st.columns(2)
+    # The files are built when a button is pressed, not on every visit of the page.
     left.download_button(
         "Download CSV",
-        export.to_csv(rows),
+        lambda: export.to_csv(rows()),
         file_name=f"adn-results-{stem}.csv",
         mime="text/csv",
         icon=":material/table:",
@@ -54,14 +71,17 @@ def results_section(project_id: int, models: list[models_service.ModelChoice]) -
     )
     right.download_button(
         "Download JSON",
-        export.to_json(rows),
+        lambda: export.to_json(rows()),
         file_name=f"adn-results-{stem}.json",
         mime="application/json",
         icon=":material/data_object:",
         key="adn_download_json",
     )
-    frame = pd.DataFrame([r.__dict__ for r in rows[:PREVIEW_ROWS]], columns=export.COLUMNS)
-    st.caption(f"Preview of the first {min(len(rows), PREVIEW_ROWS)} of {len(rows)} rows.")
+    preview = export.preview_rows(
+        factory, project_id=project_id, model_version_id=chosen, limit=PREVIEW_ROWS
+    )
+    frame = pd.DataFrame([r.__dict__ for r in preview], columns=export.COLUMNS)
+    st.caption(f"Preview of the first {len(preview)} of {counts.images:,} rows.")
     st.dataframe(frame, hide_index=True, width="stretch")
 
 

@@ -15,16 +15,22 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from dashboard.services.store import SessionFactory
-from dashboard.services.thresholds import scope_label
+from dashboard.services.thresholds import scope_label, verdict_counts
 from db.errors import InvalidValueError
 from db.models import ModelStatus, ModelVersion
-from db.repositories import get_model_version, list_model_versions, list_scores
+from db.repositories import (
+    ScoreRow,
+    all_scores,
+    count_scores,
+    get_model_version,
+    list_model_versions,
+    list_scores,
+)
 from db.session import session_scope
 from db.storage import resolve_data_path
 
 logger = logging.getLogger(__name__)
 
-PAGE = 1000
 # Spreadsheets run cells that start with these as formulas; such text cells get a leading "'".
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -72,42 +78,82 @@ def rows_for_project(factory: SessionFactory, project_id: int) -> list[ExportRow
     return out
 
 
-def _model_rows(session: Session, model: ModelVersion) -> list[ExportRow]:
-    out: list[ExportRow] = []
-    offset = 0
-    while True:
-        page = list_scores(
-            session, model_version_id=model.id, order="score", limit=PAGE, offset=offset
+def _model_rows(
+    session: Session, model: ModelVersion, *, limit: int | None = None
+) -> list[ExportRow]:
+    if limit is None:
+        rows = all_scores(session, model_version_id=model.id)
+    else:
+        rows = list_scores(session, model_version_id=model.id, order="score", limit=limit).items
+    return [_export_row(model, r) for r in rows]
+
+
+def _export_row(model: ModelVersion, r: ScoreRow) -> ExportRow:
+    return ExportRow(
+        image_id=r.image_id,
+        file_name=r.original_name,
+        category=r.category,
+        known_label=r.known_label,
+        model_version_id=model.id,
+        model_name=model.name,
+        variant=model.variant,
+        backbone=model.backbone,
+        score=r.score,
+        percentile=r.percentile,
+        threshold_scope=None if r.threshold_id is None else scope_label(r.threshold_category),
+        threshold_version=r.threshold_version,
+        threshold_value=r.threshold_value,
+        threshold_upper=r.threshold_upper,
+        model_verdict=r.model_verdict,
+        reviewer_verdict=r.verdict_label,
+        reviewer=r.verdict_username,
+        verdict_at=r.verdict_at,
+        scored_at=r.scored_at,
+    )
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export holds, counted without building it."""
+
+    images: int
+    reviewed: int
+    anomalous: int
+
+
+def summary(
+    factory: SessionFactory, *, project_id: int, model_version_id: int | None = None
+) -> ExportSummary:
+    """Rows, reviewed rows and model-says-anomalous rows of one model's export (or, without
+    ``model_version_id``, of every model version of the project)."""
+    with session_scope(factory) as session:
+        ids = (
+            [model_version_id]
+            if model_version_id is not None
+            else [m.id for m in list_model_versions(session, project_id=project_id)]
         )
-        out += [
-            ExportRow(
-                image_id=r.image_id,
-                file_name=r.original_name,
-                category=r.category,
-                known_label=r.known_label,
-                model_version_id=model.id,
-                model_name=model.name,
-                variant=model.variant,
-                backbone=model.backbone,
-                score=r.score,
-                percentile=r.percentile,
-                threshold_scope=None
-                if r.threshold_id is None
-                else scope_label(r.threshold_category),
-                threshold_version=r.threshold_version,
-                threshold_value=r.threshold_value,
-                threshold_upper=r.threshold_upper,
-                model_verdict=r.model_verdict,
-                reviewer_verdict=r.verdict_label,
-                reviewer=r.verdict_username,
-                verdict_at=r.verdict_at,
-                scored_at=r.scored_at,
-            )
-            for r in page.items
-        ]
-        offset += PAGE
-        if offset >= page.total or not page.items:
-            return out
+        images = sum(count_scores(session, model_version_id=i) for i in ids)
+        reviewed = sum(count_scores(session, model_version_id=i, reviewed_only=True) for i in ids)
+    anomalous = sum(verdict_counts(factory, i, None).get("anomalous", 0) for i in ids)
+    return ExportSummary(images, reviewed, anomalous)
+
+
+def preview_rows(
+    factory: SessionFactory, *, project_id: int, model_version_id: int | None, limit: int
+) -> list[ExportRow]:
+    """The first ``limit`` rows of the export, read as one page."""
+    with session_scope(factory) as session:
+        models = (
+            [get_model_version(session, model_version_id)]
+            if model_version_id is not None
+            else list_model_versions(session, project_id=project_id)
+        )
+        out: list[ExportRow] = []
+        for model in models:
+            if len(out) >= limit:
+                break
+            out += _model_rows(session, model, limit=limit - len(out))
+        return out
 
 
 def _cell(value: object) -> object:

@@ -254,6 +254,12 @@ def list_scores(
     return ScorePage([_row(r) for r in rows], total, limit, offset)
 
 
+def all_scores(session: Session, *, model_version_id: int) -> list[ScoreRow]:
+    """Every queue row of a model version, highest score first, in one query (for export)."""
+    query = _base_query(model_version_id).query.order_by(Score.score.desc(), Score.id)
+    return [_row(r) for r in session.execute(query).mappings()]
+
+
 def _audit_page(
     session: Session, query: Select[*tuple[Any, ...]], *, seed: int, limit: int, offset: int
 ) -> ScorePage:

@@ -181,3 +181,18 @@ def test_threshold_scope_column_names_a_category_threshold(reviewed: StudioData)
         (f"category {category}", 1)
     }
     assert "threshold_scope" in export.COLUMNS
+
+
+def test_summary_and_preview_agree_with_the_full_export(reviewed: StudioData) -> None:
+    project = reviewed.project.id
+    rows = export.rows_for_model(reviewed.factory, reviewed.model.id)
+    counts = export.summary(
+        reviewed.factory, project_id=project, model_version_id=reviewed.model.id
+    )
+    assert counts.images == len(rows)
+    assert counts.reviewed == sum(1 for r in rows if r.reviewer_verdict)
+    assert counts.anomalous == sum(1 for r in rows if r.model_verdict == "anomalous")
+    preview = export.preview_rows(
+        reviewed.factory, project_id=project, model_version_id=None, limit=3
+    )
+    assert preview == export.rows_for_project(reviewed.factory, project)[:3]

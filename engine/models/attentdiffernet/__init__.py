@@ -1,4 +1,4 @@
-"""AttentDifferNet: the torch model and its loss (the Grad-CAM heatmaps live in ``gradcam``)."""
+"""AttentDifferNet: the torch model and its loss (the heatmap methods are in ``heatmaps``)."""
 
 from engine.models.attentdiffernet.loss import anomaly_score, nll_loss
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel, build_attention

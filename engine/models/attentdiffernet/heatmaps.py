@@ -5,7 +5,8 @@
 - ``layercam_stages``: LayerCAM on every stage, fused;
 - ``input_gradient``: DifferNet's map, the smoothed gradient of the score w.r.t. the input.
 
-``bench/results/heatmaps.md`` measures how well each points at planted defects on ELPV cells.
+``bench/results/heatmaps.md`` measures how well each points at planted defects on ELPV cells;
+the default is the method that does best there.
 """
 
 from __future__ import annotations
