@@ -121,13 +121,15 @@ def pr_figure(
     return _layout(figure, "Precision-recall curve", "Recall", "Precision")
 
 
-def _bins(values: Sequence[np.ndarray], count: int) -> dict[str, float]:
-    """Shared histogram bins over all groups. Plotly's bins are half-open, so the range ends one
-    bin past the highest score: the largest score (often the worst defect) is drawn too."""
+def _bins(values: Sequence[np.ndarray], count: int) -> np.ndarray:
+    """Shared histogram bin edges over all groups; the last bin holds the highest score (often
+    the worst defect)."""
     joined = np.concatenate([np.asarray(v, dtype=np.float64) for v in values if len(v)])
     low, high = float(joined.min()), float(joined.max())
-    size = (high - low) / count if high > low else max(abs(low), 1.0) * 1e-3
-    return {"start": low, "end": high + size, "size": size}
+    if high <= low:
+        half = max(abs(low), 1.0) * 1e-3
+        low, high = low - half, high + half
+    return np.linspace(low, high, count + 1)
 
 
 def histogram_figure(
@@ -142,7 +144,8 @@ def histogram_figure(
 ) -> go.Figure:
     """Score histograms of both classes (and of the unreviewed and the "unsure" images, if
     given) with the threshold line, or the review band T1..T2 shaded. Each group is normalised
-    to percent of itself, so a few reviewed images stay visible next to thousands of others."""
+    to percent of itself, so a few reviewed images stay visible next to thousands of others.
+    The bins are counted here: the browser gets ``bins`` bars per group, not every score."""
     groups = [
         ("anomalous", anomalous, ANOMALOUS_COLOUR),
         ("normal", normal, NORMAL_COLOUR),
@@ -154,17 +157,22 @@ def histogram_figure(
     present = [(name, np.asarray(v), colour) for name, v, colour in groups if len(v)]
     figure = go.Figure()
     if present:
-        xbins = _bins([v for _, v, _ in present], bins)
+        edges = _bins([v for _, v, _ in present], bins)
+        centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
         for name, values, colour in present:
+            counts, _ = np.histogram(values, bins=edges)
             figure.add_trace(
-                go.Histogram(
-                    x=values,
+                go.Bar(
+                    x=centres,
+                    y=100.0 * counts / len(values),
+                    width=widths,
                     name=f"{name} ({len(values)})",
                     marker_color=colour,
                     opacity=0.6,
-                    xbins=xbins,
-                    histnorm="percent",
-                    hovertemplate="%{x}: %{y:.1f} % of " + name + "<extra></extra>",
+                    customdata=counts,
+                    hovertemplate="%{x:.4g}: %{y:.1f} % of "
+                    + name
+                    + " (%{customdata})<extra></extra>",
                 )
             )
     if band is not None:

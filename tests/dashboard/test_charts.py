@@ -34,26 +34,31 @@ def test_histogram_with_threshold_line_and_shared_bins() -> None:
     figure = charts.histogram_figure(
         np.array([0.6, 0.8, 0.9]), np.array([0.1, 0.2]), threshold=0.5, bins=10
     )
-    assert [t.type for t in figure.data] == ["histogram", "histogram"]
+    assert [t.type for t in figure.data] == ["bar", "bar"]
     assert [t.name for t in figure.data] == ["anomalous (3)", "normal (2)"]
-    assert figure.data[0].xbins.size == pytest.approx(0.08)
-    assert figure.data[0].xbins == figure.data[1].xbins
+    assert list(figure.data[0].width) == pytest.approx([0.08] * 10)
+    assert list(figure.data[0].x) == list(figure.data[1].x)  # shared bins
     lines = [s for s in figure.layout.shapes if s.type == "line"]
     assert len(lines) == 1 and lines[0].x0 == 0.5
     assert figure.layout.barmode == "overlay"
-    assert {t.histnorm for t in figure.data} == {"percent"}  # groups of any size comparable
+    # Each group in percent of itself, so groups of any size are comparable.
+    assert [sum(t.y) for t in figure.data] == pytest.approx([100.0, 100.0])
 
 
 @pytest.mark.parametrize("scores", [[0.1, 0.2, 3.28], [2.0, 2.0, 2.0], [0.0]])
 def test_histogram_bins_hold_every_score_including_the_highest(scores: list[float]) -> None:
-    values = np.array(scores)
-    figure = charts.histogram_figure(values, np.array([]), threshold=None, bins=10)
-    xbins = figure.data[0].xbins
-    # Plotly counts a score in [edge, edge + size); the edges must reach past the maximum.
-    edges = np.arange(xbins.start, xbins.end + xbins.size / 2, xbins.size)
-    counts, _ = np.histogram(values, bins=edges)
-    in_last_edge = np.count_nonzero(values == edges[-1])  # np.histogram closes its last bin
-    assert counts.sum() - in_last_edge == len(values)
+    figure = charts.histogram_figure(np.array(scores), np.array([]), threshold=None, bins=10)
+    bars = figure.data[0]
+    assert sum(bars.customdata) == len(scores)
+    # The highest score (often the worst defect) is drawn in the bar that spans it.
+    top = max(scores)
+    spans = [
+        i
+        for i, (x, w) in enumerate(zip(bars.x, bars.width, strict=True))
+        if x - w / 2 - 1e-9 <= top <= x + w / 2 + 1e-9
+    ]
+    assert bars.customdata[spans[-1]] >= scores.count(top)
+    assert len(bars.x) == 10  # bars, not every score, go to the browser
 
 
 def test_histogram_with_review_band_and_unlabelled_scores() -> None:
