@@ -189,10 +189,13 @@ def _filtered(
     if model_verdict is not None:
         check_choice("model verdict", model_verdict, (m.value for m in ModelVerdict))
         query = query.where(parts.model_verdict == model_verdict)
+    # An image has a current verdict exactly when it has any verdict: an EXISTS on the verdicts'
+    # image index filters without evaluating the current-verdict join first.
+    has_verdict = exists().where(Verdict.image_id == Score.image_id)
     if reviewed is True:
-        query = query.where(parts.verdict_id.is_not(None))
+        query = query.where(has_verdict)
     elif reviewed is False:
-        query = query.where(parts.verdict_id.is_(None))
+        query = query.where(~has_verdict)
     return query
 
 
@@ -335,20 +338,33 @@ def _plain_count(
     batch_id: int | None,
     reviewed: bool | None,
 ) -> int:
-    """Count scores without the queue's joins: an image has a current verdict exactly when it
-    has any verdict, so "reviewed" is an EXISTS (100,000 rows count in milliseconds)."""
-    query = (
-        select(func.count()).select_from(Score).where(Score.model_version_id == model_version_id)
+    """Count scores without the queue's joins. An image has a current verdict exactly when it
+    has any verdict, so the reviewed ones are counted from the (few) verdicts' images and the
+    unreviewed ones are the rest: 100,000 scores count in milliseconds."""
+
+    def filtered(query: Select[Any]) -> Select[Any]:
+        if category is not None or batch_id is not None:  # the images only when needed
+            query = query.join(Image, Image.id == Score.image_id)
+        if category is not None:
+            query = query.where(Image.category == category)
+        if batch_id is not None:
+            query = query.where(Image.batch_id == batch_id)
+        return query
+
+    total_query = select(func.count()).select_from(Score)
+    total_query = filtered(total_query.where(Score.model_version_id == model_version_id))
+    if reviewed is None:
+        return int(session.scalar(total_query) or 0)
+    verdict_images = select(Verdict.image_id).distinct().subquery()
+    scored = filtered(
+        select(Score.id).where(
+            Score.image_id == verdict_images.c.image_id,
+            Score.model_version_id == model_version_id,
+        )
     )
-    if category is not None or batch_id is not None:  # the images are read only when needed
-        query = query.join(Image, Image.id == Score.image_id)
-    if category is not None:
-        query = query.where(Image.category == category)
-    if batch_id is not None:
-        query = query.where(Image.batch_id == batch_id)
-    has_verdict = exists().where(Verdict.image_id == Score.image_id)
-    if reviewed is True:
-        query = query.where(has_verdict)
-    elif reviewed is False:
-        query = query.where(~has_verdict)
-    return int(session.scalar(query) or 0)
+    n_reviewed = int(
+        session.scalar(select(func.count()).select_from(verdict_images).where(exists(scored))) or 0
+    )
+    if reviewed:
+        return n_reviewed
+    return int(session.scalar(total_query) or 0) - n_reviewed

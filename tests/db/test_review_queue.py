@@ -261,3 +261,30 @@ def test_store_version_changes_with_scores_verdicts_and_thresholds(session: Sess
     extra = make_image(session, batch)
     upsert_score(session, image_id=extra.id, model_version_id=model.id, score=0.4)
     assert store_version(session, model.id) != third
+
+
+def test_queue_totals_match_the_rows_for_every_filter(session: Session) -> None:
+    project = make_project(session)
+    batches = [make_batch(session, project), make_batch(session, project)]
+    model = make_model(session, project)
+    user = make_user(session)
+    for index in range(12):
+        image = make_image(session, batches[index % 2], category=("a", "b", None)[index % 3])
+        upsert_score(session, image_id=image.id, model_version_id=model.id, score=index / 12)
+        if index % 4 == 0:
+            add_verdict(session, image_id=image.id, label="normal", user=user)
+            add_verdict(session, image_id=image.id, label="anomalous", user=user)  # a relabel
+    for category in (None, "a", "b"):
+        for batch in (None, batches[1].id):
+            for reviewed in (None, True, False):
+                page = list_scores(
+                    session,
+                    model_version_id=model.id,
+                    category=category,
+                    batch_id=batch,
+                    reviewed=reviewed,
+                    limit=100,
+                )
+                assert page.total == len(page.items), (category, batch, reviewed)
+                if reviewed is not None:
+                    assert all((r.verdict_id is not None) == reviewed for r in page.items)
