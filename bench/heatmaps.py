@@ -222,7 +222,7 @@ def write_report(args: argparse.Namespace, records: list[Record], status: str) -
 
 
 FIGURE_NOTE = (
-    "First run's first cells: the planted image with the mask outlined (green), then each "
+    "First run, one planted cell per kind: the image with the mask outlined (green), then each "
     "method's map over it (mask in white, the map's maximum as ×)."
 )
 
