@@ -151,6 +151,10 @@ def timed(
     page: Any, action: Callable[[], None], rerun_log: Path, timeout_s: float = 120
 ) -> tuple[float, list[float]]:
     """Seconds from ``action`` to the end of the server run it caused, and that run's ms."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
+        timeout=timeout_s * 1000
+    )
+    page.wait_for_timeout(300)  # let the page settle: the action starts from a finished page
     page.evaluate(WATCH_RUNS)
     wall = time.time()
     t0 = page.evaluate("performance.now()")
@@ -186,10 +190,12 @@ def _open(page: Any, link: str) -> Callable[[], None]:
     return click
 
 
-def _nudge(page: Any) -> Callable[[], None]:
+def _nudge(page: Any, step: int) -> Callable[[], None]:
+    """Move the threshold slider one step, right and left in turn (it never runs into an end)."""
+
     def press() -> None:
         page.get_by_role("slider").first.focus()
-        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
 
     return press
 
@@ -208,7 +214,7 @@ def measure(address: str, rerun_log: Path, repeats: int) -> list[Timing]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        for _ in range(repeats):
+        for repeat in range(repeats):
             page.context.clear_cookies()
             add("sign-in to first page", *sign_in(page, address, rerun_log))
             for link, heading in PAGES:
@@ -219,7 +225,9 @@ def measure(address: str, rerun_log: Path, repeats: int) -> list[Timing]:
                         *timed(page, lambda: page.keyboard.press("s"), rerun_log),
                     )
                 if heading == "Thresholds":
-                    add("Thresholds: move the slider", *timed(page, _nudge(page), rerun_log))
+                    add(
+                        "Thresholds: move the slider", *timed(page, _nudge(page, repeat), rerun_log)
+                    )
         browser.close()
     return list(out.values())
 
