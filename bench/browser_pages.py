@@ -279,6 +279,8 @@ def report(
         "- time: from the click or key press to the end of the server run it caused (the page's "
         "last element is drawn), as the browser's clock sees it; server ms: that run's own time",
         "- ✗: the worst of the runs misses the target (pages 1.5 s, review key 0.3 s, sign-in 2 s)",
+        "- server ms n/a: the action reruns only part of the page (a fragment), which the rerun "
+        "log does not time",
     ]
     for n, store in sorted(stores.items()):
         lines.append(

@@ -286,10 +286,17 @@ def render() -> None:
             "batch with it; its ranked images then appear here."
         )
         st.stop()
-    _show_flash()
     categories = review_service.categories(context.session_factory(), project_id)
     batches = project_service.batches(context.session_factory(), project_id)
     queue, model = _controls(models, categories, batches)
+    _panel(queue, model)
+
+
+# A verdict, skip or previous reruns only this panel: the filters above and their queries stay.
+@st.fragment
+def _panel(queue: review_service.QueueFilter, model: models_service.ModelChoice) -> None:
+    """Progress, the verdict buttons, the image with its heatmap, and its facts."""
+    _show_flash()
     view = review_service.queue_view(context.session_factory(), queue, _position(queue))
     slot, item = view.slot, view.slot.item
     _progress(slot)
