@@ -15,6 +15,7 @@ from db.repositories import (
     list_scores,
     restore_threshold,
     save_threshold,
+    scored_categories,
     store_version,
     upsert_score,
 )
@@ -288,3 +289,15 @@ def test_queue_totals_match_the_rows_for_every_filter(session: Session) -> None:
                 assert page.total == len(page.items), (category, batch, reviewed)
                 if reviewed is not None:
                     assert all((r.verdict_id is not None) == reviewed for r in page.items)
+
+
+def test_scored_categories_are_those_of_the_models_scored_images(session: Session) -> None:
+    project = make_project(session)
+    batch = make_batch(session, project)
+    model, other = make_model(session, project), make_model(session, project)
+    for category, scorer in (("nut", model), ("bolt", model), ("bolt", other), ("gear", other)):
+        image = make_image(session, batch, category=category)
+        upsert_score(session, image_id=image.id, model_version_id=scorer.id, score=0.5)
+    make_image(session, batch, category="washer")  # never scored
+    assert scored_categories(session, model.id) == ["bolt", "nut"]
+    assert scored_categories(session, other.id) == ["bolt", "gear"]
