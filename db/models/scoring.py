@@ -17,6 +17,8 @@ class Score(Base):
     __table_args__ = (
         UniqueConstraint("image_id", "model_version_id"),
         Index("ix_scores_model_version_id_score", "model_version_id", "score"),
+        # The pages' data version reads the newest scoring time of a model on every rerun.
+        Index("ix_scores_model_version_id_scored_at", "model_version_id", "scored_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
