@@ -9,16 +9,15 @@ active threshold per model; reviewer verdicts on ``verdicts`` images; an admin t
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image as PILImage
 from sqlalchemy import insert, select
 
+from bench.store_pictures import blob_heatmaps, png_bytes
 from db.migrate import upgrade_to_head
 from db.models import Heatmap, Image, Score, Verdict, utcnow
 from db.repositories import (
@@ -50,31 +49,15 @@ class BulkStore:
     seconds: float
 
 
-def _png(array: np.ndarray, mode: str | None = None) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.fromarray(array, mode=mode).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _image_files(data_dir: Path, size: int, rng: np.random.Generator) -> list[tuple[str, int]]:
     """A few real cell-like PNGs on disk: (storage path, bytes) each."""
     out = []
     for _ in range(FILES):
         base = rng.integers(70, 190, size=(size, size)).astype(np.uint8)
-        data = _png(np.stack([base] * 3, axis=-1))
+        data = png_bytes(np.stack([base] * 3, axis=-1))
         digest = hashlib.sha256(data).hexdigest()
         store_image_bytes(data_dir, data, digest, "png")
         out.append((image_relative_path(digest, "png"), len(data)))
-    return out
-
-
-def _heatmaps(size: int, count: int, rng: np.random.Generator) -> list[bytes]:
-    y, x = np.mgrid[0:size, 0:size] / size
-    out = []
-    for _ in range(count):
-        cy, cx = rng.uniform(0.2, 0.8, 2)
-        blob = np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 0.02)
-        out.append(_png((blob * 255).astype(np.uint8), mode="L"))
     return out
 
 
@@ -99,7 +82,7 @@ def build(
     factory = make_session_factory(engine)
     rng = np.random.default_rng(seed)
     files = _image_files(data_dir, image_size, rng)
-    heatmaps = _heatmaps(image_size, 16, rng)
+    heatmaps = blob_heatmaps(image_size, 16, rng)
     defective = rng.random(images) < DEFECT_SHARE
     now = utcnow()
     with session_scope(factory) as session:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import logging
 import os
 import platform
@@ -30,7 +29,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from PIL import Image as PILImage
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -55,24 +53,9 @@ class Store:
     heatmap_bytes: int
 
 
-def _png(array: np.ndarray, mode: str | None = None) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.fromarray(array, mode=mode).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _heatmaps(size: int, count: int, rng: np.random.Generator) -> list[bytes]:
-    y, x = np.mgrid[0:size, 0:size] / size
-    pictures = []
-    for _ in range(count):
-        cy, cx = rng.uniform(0.2, 0.8, 2)
-        blob = np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 0.02)
-        pictures.append(_png((blob * 255).astype(np.uint8), mode="L"))
-    return pictures
-
-
 def build_store(data_dir: Path, *, images: int, verdicts: int, image_size: int, seed: int) -> Store:
     """Fill a fresh store under ``data_dir`` (the ``ADN_*`` variables must point at it)."""
+    from bench.store_pictures import blob_heatmaps, png_bytes
     from dashboard.context import CurrentUser
     from db.migrate import upgrade_to_head
     from db.models import Image
@@ -96,7 +79,7 @@ def build_store(data_dir: Path, *, images: int, verdicts: int, image_size: int, 
     factory = make_session_factory(engine)
     rng = np.random.default_rng(seed)
     base = rng.integers(60, 200, size=(image_size, image_size, 3)).astype(np.int16)
-    heatmaps = _heatmaps(image_size, 16, rng)
+    heatmaps = blob_heatmaps(image_size, 16, rng)
     started = time.perf_counter()
     with session_scope(factory) as session:
         reviewer = create_user(
@@ -110,7 +93,7 @@ def build_store(data_dir: Path, *, images: int, verdicts: int, image_size: int, 
         rows = []
         for index in range(images):
             noise = rng.integers(-6, 7, size=base.shape)
-            data = _png(np.clip(base + noise, 0, 255).astype(np.uint8))
+            data = png_bytes(np.clip(base + noise, 0, 255).astype(np.uint8))
             digest = hashlib.sha256(data).hexdigest()
             store_image_bytes(settings.data_dir, data, digest, "png")
             rows.append(
