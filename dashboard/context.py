@@ -8,6 +8,7 @@ session factory (a resource) and small plain values live across reruns.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.auth_routes import SESSION_COOKIE, SESSION_PATH, SIGN_OUT_PATH
 from dashboard.services import auth
 from dashboard.services.auth import SignedIn
+from dashboard.services.data_version import DataKey, data_key
 from db.models import ROLE_RANK
 from db.session import make_engine, make_session_factory
 from db.settings import StoreSettings
@@ -141,3 +143,9 @@ def require_project() -> int:
 def select_project(project_id: int | None) -> None:
     """Make ``project_id`` the current project."""
     st.session_state[PROJECT_KEY] = project_id
+
+
+def models_data_key(model_ids: Iterable[int]) -> DataKey:
+    """The key under which a page keeps what it loaded for these models (see
+    ``services/data_version.py``)."""
+    return data_key(session_factory(), store_settings().database_url, model_ids)

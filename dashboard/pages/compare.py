@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import charts, context
 from dashboard.services import compare as service
 from dashboard.services import heatmaps
-from dashboard.services import thresholds as thresholds_service
+from dashboard.services.data_version import DataKey
 from dashboard.services.text import short_name
 
 logger = logging.getLogger(__name__)
@@ -23,12 +23,10 @@ MAX_IMAGE_CHOICES = 1000
 # Points per model in the score distribution chart (a fixed sample above it keeps its shape).
 MAX_DISTRIBUTION_POINTS = 20_000
 
-Versions = tuple[tuple[int, ...], ...]
-
 
 @st.cache_data(max_entries=8, show_spinner="Loading the scores…")
 def _comparison(
-    database: str, model_ids: tuple[int, ...], versions: Versions, _group: service.CompareGroup
+    key: DataKey, model_ids: tuple[int, ...], _group: service.CompareGroup
 ) -> service.Comparison:
     """The models' paired scores, read once per data version of the models."""
     return service.load_comparison(context.session_factory(), _group.models)
@@ -36,7 +34,7 @@ def _comparison(
 
 @st.cache_data(show_spinner="Bootstrapping the AUROC intervals…", max_entries=32)
 def _auroc_table(
-    database: str, model_ids: tuple[int, ...], versions: Versions, _comparison: service.Comparison
+    key: DataKey, model_ids: tuple[int, ...], _comparison: service.Comparison
 ) -> service.AurocTable:
     """The bootstrap table, cached per data version (it only changes when scores or labels do)."""
     c = _comparison
@@ -46,9 +44,9 @@ def _auroc_table(
     )
 
 
-def _table(comparison: service.Comparison, key: tuple[str, tuple[int, ...], Versions]) -> None:
+def _table(comparison: service.Comparison, key: DataKey, model_ids: tuple[int, ...]) -> None:
     st.subheader("AUROC per category")
-    table = _auroc_table(*key, comparison)
+    table = _auroc_table(key, model_ids, comparison)
     if all(cell is None for cell in table.cells.values()):
         st.info(
             "Every category's labelled images are of one class only, so AUROC is undefined. "
@@ -183,12 +181,9 @@ def render() -> None:
             "Only one model was trained on these images. Train another attention variant on the "
             "same images (Train page, several variants at once) to compare them."
         )
-    database = context.store_settings().database_url
     model_ids = tuple(m.id for m in group.models)
-    versions = tuple(
-        thresholds_service.data_version(context.session_factory(), m) for m in model_ids
-    )
-    comparison = _comparison(database, model_ids, versions, group)
+    data_key = context.models_data_key(model_ids)
+    comparison = _comparison(data_key, model_ids, group)
     if comparison.image_ids.size == 0:
         st.info(
             "No image was scored by all of these models. Score the same batch with each model "
@@ -206,7 +201,7 @@ def render() -> None:
             "upload them with labels (folder names or a CSV)."
         )
     else:
-        _table(comparison, (database, model_ids, versions))
+        _table(comparison, data_key, model_ids)
         _charts(comparison)
     disagreeing = _disagreements(comparison)
     _side_by_side(comparison, disagreeing)

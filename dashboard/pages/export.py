@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import context
 from dashboard.services import export
 from dashboard.services import models as models_service
-from dashboard.services import thresholds as thresholds_service
+from dashboard.services.data_version import DataKey
 from dashboard.services.errors import StoreError
 
 logger = logging.getLogger(__name__)
@@ -19,9 +19,7 @@ PREVIEW_ROWS = 200
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _summary(
-    database: str, project_id: int, chosen: int | None, versions: tuple[tuple[int, ...], ...]
-) -> export.ExportSummary:
+def _summary(key: DataKey, project_id: int, chosen: int | None) -> export.ExportSummary:
     """The export's counts, kept while the models' scores, verdicts and thresholds stay."""
     return export.summary(context.session_factory(), project_id=project_id, model_version_id=chosen)
 
@@ -41,10 +39,8 @@ def results_section(project_id: int, models: list[models_service.ModelChoice]) -
         )
     factory = context.session_factory()
     chosen = None if everything else model_id
-    ids = tuple(by_id) if chosen is None else (chosen,)
-    versions = tuple(thresholds_service.data_version(factory, i) for i in ids)
-    database = context.store_settings().database_url
-    counts = _summary(database, project_id, chosen, versions)
+    key = context.models_data_key(tuple(by_id) if chosen is None else (chosen,))
+    counts = _summary(key, project_id, chosen)
     if counts.images == 0:
         st.info("Nothing scored yet for this choice. Queue scoring on the **Train** page.")
         return

@@ -13,6 +13,7 @@ from dashboard.services import metrics
 from dashboard.services import models as models_service
 from dashboard.services import threshold_methods as methods
 from dashboard.services import thresholds as service
+from dashboard.services.data_version import DataKey
 from dashboard.services.errors import PermissionDeniedError, StoreError
 
 logger = logging.getLogger(__name__)
@@ -448,7 +449,7 @@ def _active_summary(
 # threshold, so a saved version or a new verdict is seen at once).
 @st.cache_data(max_entries=16, show_spinner="Loading the scores…")
 def _tuning_view(
-    database: str, model_id: int, category: str | None, use_known: bool, version: tuple[int, ...]
+    key: DataKey, model_id: int, category: str | None, use_known: bool
 ) -> service.TuningView:
     return service.tuning_view(
         context.session_factory(), model_id, category, use_known_labels=use_known
@@ -456,7 +457,7 @@ def _tuning_view(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _categories(database: str, model_id: int, version: tuple[int, ...]) -> list[str]:
+def _categories(key: DataKey, model_id: int) -> list[str]:
     return service.scored_categories(context.session_factory(), model_id)
 
 
@@ -476,9 +477,8 @@ def render() -> None:
             "Model version", list(by_id), format_func=lambda i: by_id[i].label, key="adn_thr_model"
         )
     )
-    version = service.data_version(context.session_factory(), model_id)
-    database = context.store_settings().database_url
-    categories = _categories(database, model_id, version)
+    key = context.models_data_key([model_id])
+    categories = _categories(key, model_id)
     choice = middle.selectbox("Scope", [ALL_CATEGORIES, *categories], key="adn_thr_category")
     category = None if choice == ALL_CATEGORIES else choice
     use_known = right.toggle(
@@ -486,7 +486,7 @@ def render() -> None:
         key="adn_thr_known",
         help="Images without a reviewer verdict count with the label they were uploaded with.",
     )
-    view = _tuning_view(database, model_id, category, use_known, version)
+    view = _tuning_view(key, model_id, category, use_known)
     data, known_available, active = view.data, view.known_available, view.active
     _active_summary(active, view.counts, category)
     if data.all_scores.size == 0:

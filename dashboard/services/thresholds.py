@@ -31,7 +31,6 @@ from db.repositories import (
     list_threshold_versions,
     restore_threshold,
     save_threshold,
-    store_version,
     usernames,
 )
 from db.session import session_scope
@@ -278,13 +277,6 @@ def tuning_view(
             active=_active(session, model_version_id, category),
             counts=_verdict_counts(session, model_version_id, category, rows=rows),
         )
-
-
-def data_version(factory: SessionFactory, model_version_id: int) -> tuple[int, ...]:
-    """Changes whenever the model's scores, any verdict or its thresholds change: a cheap key
-    under which a page may keep what it loaded."""
-    with session_scope(factory) as session:
-        return store_version(session, model_version_id)
 
 
 def scope_label(category: str | None) -> str:
