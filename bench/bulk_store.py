@@ -30,6 +30,7 @@ from db.repositories import (
 )
 from db.session import make_engine, make_session_factory, session_scope
 from db.storage import image_relative_path, store_image_bytes
+from jobspec import DEFAULT_HEATMAP_METHOD
 
 CATEGORIES = ("mono", "poly")
 DEFECT_SHARE = 0.12
@@ -155,6 +156,7 @@ def build(
             heatmap_rows: list[dict[str, object]] = [
                 {
                     "score_id": score_id,
+                    "method": DEFAULT_HEATMAP_METHOD.value,
                     "png": heatmaps[i % len(heatmaps)],
                     "width": image_size,
                     "height": image_size,

@@ -12,13 +12,16 @@ from jobspec.errors import JobSpecError
 from jobspec.jobs import JOB_KINDS, ScoreSpec, TrainSpec, model_version_of, parse_params
 from jobspec.overrides import OVERRIDE_LIMITS, Overrides
 from jobspec.vocabulary import (
+    DEFAULT_HEATMAP_METHOD,
     GPU_QUEUE,
+    HEATMAP_METHOD_NAMES,
     LIGHT_QUEUE,
     MAX_TEST_VIEWS,
     PRESET_HELP,
     QUEUE_OF_KIND,
     VARIANT_NAMES,
     Backbone,
+    HeatmapMethod,
     JobKind,
     Preset,
     Variant,
@@ -26,7 +29,9 @@ from jobspec.vocabulary import (
 )
 
 __all__ = [
+    "DEFAULT_HEATMAP_METHOD",
     "GPU_QUEUE",
+    "HEATMAP_METHOD_NAMES",
     "JOB_KINDS",
     "LIGHT_QUEUE",
     "MAX_TEST_VIEWS",
@@ -35,6 +40,7 @@ __all__ = [
     "QUEUE_OF_KIND",
     "VARIANT_NAMES",
     "Backbone",
+    "HeatmapMethod",
     "JobKind",
     "JobSpecError",
     "Overrides",

@@ -12,10 +12,12 @@ preset, the variant and backbone and the overrides to a config with
 ``engine.presets.detector_config``; the device is the worker's. Score job (kind ``score``)::
 
     {"model_version_id": int, "batch_ids": [int, ...], "image_ids": [int, ...] | null,
-     "heatmaps": bool}
+     "heatmaps": [method, ...]}
 
-With ``image_ids``, exactly those images are scored (of the model's project); images the model
-already scored (with a heatmap, when asked) are skipped, so a re-sent job resumes.
+``heatmaps`` names the heatmap methods to store per image (``HeatmapMethod``; ``[]`` for none;
+the older ``true``/``false`` means the default method / none). With ``image_ids``, exactly those
+images are scored (of the model's project); images the model already scored (with every asked
+heatmap) are skipped, so a re-sent job resumes.
 
 Keys are exact: a missing required key, an unknown key or a value of the wrong type is a
 :class:`JobSpecError` naming it.
@@ -29,7 +31,14 @@ from typing import Any
 
 from jobspec.errors import JobSpecError
 from jobspec.overrides import Overrides
-from jobspec.vocabulary import MAX_TEST_VIEWS, JobKind, Preset, values_of
+from jobspec.vocabulary import (
+    DEFAULT_HEATMAP_METHOD,
+    MAX_TEST_VIEWS,
+    HeatmapMethod,
+    JobKind,
+    Preset,
+    values_of,
+)
 
 
 @dataclass(frozen=True)
@@ -96,19 +105,18 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class ScoreSpec:
-    """Score images with a ready model version (and store a heatmap per image)."""
+    """Score images with a ready model version (and store heatmaps of the named methods)."""
 
     model_version_id: int
     batch_ids: tuple[int, ...]
     image_ids: tuple[int, ...] | None = None
-    heatmaps: bool = True
+    heatmaps: tuple[str, ...] = (DEFAULT_HEATMAP_METHOD.value,)  # ``true``/``false`` are read too
 
     kind = JobKind.SCORE
 
     def __post_init__(self) -> None:
         _check_targets(self, "score")
-        if not isinstance(self.heatmaps, bool):
-            raise JobSpecError(f"score job: heatmaps must be true or false, got {self.heatmaps!r}")
+        object.__setattr__(self, "heatmaps", _heatmap_methods(self.heatmaps))
 
     def to_params(self) -> dict[str, Any]:
         """The stored JSON form."""
@@ -116,7 +124,7 @@ class ScoreSpec:
             "model_version_id": self.model_version_id,
             "batch_ids": list(self.batch_ids),
             "image_ids": None if self.image_ids is None else list(self.image_ids),
-            "heatmaps": self.heatmaps,
+            "heatmaps": list(self.heatmaps),
         }
 
     @classmethod
@@ -155,6 +163,24 @@ def model_version_of(params: Any) -> int | None:
     params are malformed; for listings and clean-up, which must not fail on a bad row."""
     value = params.get("model_version_id") if isinstance(params, Mapping) else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _heatmap_methods(value: Any) -> tuple[str, ...]:
+    """Heatmap method names, checked (the older ``true`` / ``false``: the default / none)."""
+    if isinstance(value, bool):
+        return (DEFAULT_HEATMAP_METHOD.value,) if value else ()
+    if not isinstance(value, list | tuple):
+        raise JobSpecError(f"score job: heatmaps must be a list of heatmap methods, got {value!r}")
+    methods = tuple(str(m) if isinstance(m, HeatmapMethod) else m for m in value)
+    known = values_of(HeatmapMethod)
+    for method in methods:
+        if method not in known:
+            raise JobSpecError(
+                f"score job: unknown heatmap method {method!r}; choose from {', '.join(known)}"
+            )
+    if len(set(methods)) != len(methods):
+        raise JobSpecError(f"score job: heatmap methods repeat: {list(methods)}")
+    return methods
 
 
 def _preset(value: Any) -> Preset:

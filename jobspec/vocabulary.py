@@ -1,4 +1,4 @@
-"""Names of presets, backbones, attention variants and job kinds: add a new one here.
+"""Names of presets, backbones, attention variants, heatmap methods and job kinds: add one here.
 
 A new preset also needs its config in ``engine/presets.py``, a new backbone its model code in
 ``engine/models/components/backbones.py``, a new job kind its task in ``worker/``.
@@ -53,6 +53,26 @@ VARIANT_NAMES: dict[Variant, str] = {
     Variant.SE: "SENet",
     Variant.CBAM: "CBAM",
 }
+
+
+class HeatmapMethod(StrEnum):
+    """How a heatmap of where an image raises the anomaly score is computed."""
+
+    LAYERCAM_STAGES = "layercam_stages"
+    GRADCAM_STAGES = "gradcam_stages"
+    GRADCAM = "gradcam"
+    INPUT_GRADIENT = "input_gradient"
+
+
+HEATMAP_METHOD_NAMES: dict[HeatmapMethod, str] = {
+    HeatmapMethod.LAYERCAM_STAGES: "LayerCAM, every stage",
+    HeatmapMethod.GRADCAM_STAGES: "Grad-CAM, every stage",
+    HeatmapMethod.GRADCAM: "Grad-CAM, last stage",
+    HeatmapMethod.INPUT_GRADIENT: "input gradient",
+}
+
+# The best localisation of planted ELPV defects for every variant (bench/results/heatmaps.md).
+DEFAULT_HEATMAP_METHOD = HeatmapMethod.LAYERCAM_STAGES
 
 
 class JobKind(StrEnum):

@@ -1,10 +1,10 @@
-"""Scores of images under model versions, and their Grad-CAM heatmaps."""
+"""Scores of images under model versions, and their heatmaps (one per method)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.models.base import Base, UTCDateTime, utcnow
@@ -31,7 +31,7 @@ class Score(Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    heatmap: Mapped[Heatmap | None] = relationship(back_populates="score", uselist=False)
+    heatmaps: Mapped[list[Heatmap]] = relationship(back_populates="score")
 
     def __repr__(self) -> str:
         return (
@@ -41,15 +41,17 @@ class Score(Base):
 
 
 class Heatmap(Base):
-    """The Grad-CAM heatmap of one score, as PNG bytes."""
+    """One heatmap of a score by one method (``jobspec.HeatmapMethod``), as 8-bit PNG bytes."""
 
     __tablename__ = "heatmaps"
+    __table_args__ = (UniqueConstraint("score_id", "method"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    score_id: Mapped[int] = mapped_column(ForeignKey("scores.id", ondelete="CASCADE"), unique=True)
+    score_id: Mapped[int] = mapped_column(ForeignKey("scores.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(32))
     png: Mapped[bytes] = mapped_column(LargeBinary)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    score: Mapped[Score] = relationship(back_populates="heatmap")
+    score: Mapped[Score] = relationship(back_populates="heatmaps")

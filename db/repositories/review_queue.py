@@ -132,7 +132,7 @@ def _base_query(model_version_id: int) -> _Parts:
             Score.score,
             Score.percentile,
             Score.scored_at,
-            Heatmap.id.is_not(None).label("has_heatmap"),
+            exists().where(Heatmap.score_id == Score.id).label("has_heatmap"),
             func.coalesce(own.id, shared.id).label("threshold_id"),
             case((has_own, own.category)).label("threshold_category"),
             func.coalesce(own.version, shared.version).label("threshold_version"),
@@ -146,7 +146,6 @@ def _base_query(model_version_id: int) -> _Parts:
             current.created_at.label("verdict_at"),
         )
         .join(Image, Image.id == Score.image_id)
-        .outerjoin(Heatmap, Heatmap.score_id == Score.id)
         .outerjoin(
             own,
             and_(

@@ -1,9 +1,10 @@
-"""Scores and heatmaps: idempotent upsert per (image, model version), and lookups."""
+"""Scores and heatmaps: idempotent upsert per (image, model version[, method]), and lookups."""
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from db.errors import InvalidValueError, NotFoundError
 from db.models import Heatmap, Image, ModelVersion, Score, Threshold, Verdict, utcnow
+from jobspec import DEFAULT_HEATMAP_METHOD, HeatmapMethod, values_of
 
 
 @dataclass(frozen=True)
@@ -62,18 +64,22 @@ def upsert_score(
     score: float,
     percentile: float | None = None,
     job_id: int | None = None,
-    heatmap_png: bytes | None = None,
+    heatmap_pngs: Mapping[str, bytes] | None = None,
 ) -> Score:
-    """Insert or replace the score of (image, model version) and, if given, its heatmap PNG.
+    """Insert or replace the score of (image, model version) and, if given, its heatmap PNGs.
 
-    Safe to repeat (a redelivered task writes the same row again). Without `heatmap_png` an
-    existing heatmap is kept. `percentile` is 0..100 among the calibration normals.
+    ``heatmap_pngs`` maps a heatmap method (``jobspec.HeatmapMethod``) to its PNG. Safe to repeat
+    (a redelivered task writes the same rows again). Heatmaps of methods not given are kept.
+    `percentile` is 0..100 among the calibration normals.
     """
     if not isinstance(score, int | float) or not math.isfinite(score):
         raise InvalidValueError(f"score must be a finite number, got {score!r}")
     if percentile is not None and not 0.0 <= percentile <= 100.0:
         raise InvalidValueError(f"percentile must be between 0 and 100, got {percentile!r}")
-    size = png_size(heatmap_png) if heatmap_png is not None else None
+    pngs = dict(heatmap_pngs or {})
+    for method in pngs:
+        _check_method(method)
+    sizes = {method: png_size(png) for method, png in pngs.items()}
     insert = _insert_for(session)
     now = utcnow()
     values = {
@@ -89,17 +95,13 @@ def upsert_score(
         .returning(Score.id)
     )
     score_id = int(session.execute(statement).scalar_one())
-    if heatmap_png is not None and size is not None:
-        heatmap_values = {
-            "png": heatmap_png,
-            "width": size[0],
-            "height": size[1],
-            "created_at": now,
-        }
+    for method, png in pngs.items():
+        width, height = sizes[method]
+        heatmap_values = {"png": png, "width": width, "height": height, "created_at": now}
         session.execute(
             insert(Heatmap)
-            .values(score_id=score_id, **heatmap_values)
-            .on_conflict_do_update(index_elements=["score_id"], set_=heatmap_values)
+            .values(score_id=score_id, method=method, **heatmap_values)
+            .on_conflict_do_update(index_elements=["score_id", "method"], set_=heatmap_values)
         )
     row = session.get(Score, score_id, populate_existing=True)
     if row is None:
@@ -114,18 +116,71 @@ def find_score(session: Session, *, image_id: int, model_version_id: int) -> Sco
     ).one_or_none()
 
 
-def get_heatmap(session: Session, score_id: int) -> Heatmap | None:
-    """The heatmap of a score (PNG bytes, width, height), or None."""
-    return session.scalars(select(Heatmap).where(Heatmap.score_id == score_id)).one_or_none()
+def _check_method(method: str) -> None:
+    if method not in values_of(HeatmapMethod):
+        raise InvalidValueError(
+            f"unknown heatmap method {method!r}; use one of {', '.join(values_of(HeatmapMethod))}"
+        )
 
 
-def get_heatmap_png(session: Session, *, image_id: int, model_version_id: int) -> bytes | None:
-    """PNG bytes of the heatmap of (image, model version), or None."""
+def get_heatmap(
+    session: Session, score_id: int, method: str = DEFAULT_HEATMAP_METHOD.value
+) -> Heatmap | None:
+    """The heatmap of a score by ``method`` (PNG bytes, width, height), or None."""
+    return session.scalars(
+        select(Heatmap).where(Heatmap.score_id == score_id, Heatmap.method == method)
+    ).one_or_none()
+
+
+def get_heatmap_png(
+    session: Session,
+    *,
+    image_id: int,
+    model_version_id: int,
+    method: str = DEFAULT_HEATMAP_METHOD.value,
+) -> bytes | None:
+    """PNG bytes of the heatmap of (image, model version) by ``method``, or None."""
     return session.scalar(
         select(Heatmap.png)
         .join(Score, Score.id == Heatmap.score_id)
-        .where(Score.image_id == image_id, Score.model_version_id == model_version_id)
+        .where(
+            Score.image_id == image_id,
+            Score.model_version_id == model_version_id,
+            Heatmap.method == method,
+        )
     )
+
+
+def get_heatmap_pngs(session: Session, *, image_id: int, model_version_id: int) -> dict[str, bytes]:
+    """PNG bytes of every stored heatmap of (image, model version), by method, in the order of
+    ``jobspec.HeatmapMethod`` (the default first)."""
+    rows = session.execute(
+        select(Heatmap.method, Heatmap.png)
+        .join(Score, Score.id == Heatmap.score_id)
+        .where(Score.image_id == image_id, Score.model_version_id == model_version_id)
+    ).all()
+    found = {str(method): bytes(png) for method, png in rows}
+    return {m: found[m] for m in sorted(found, key=_method_rank)}
+
+
+def heatmap_methods_of(
+    session: Session, *, image_id: int, model_version_ids: Sequence[int]
+) -> dict[int, tuple[str, ...]]:
+    """The stored heatmap methods of one image under each model version (default first)."""
+    rows = session.execute(
+        select(Score.model_version_id, Heatmap.method)
+        .join(Score, Score.id == Heatmap.score_id)
+        .where(Score.image_id == image_id, Score.model_version_id.in_(list(model_version_ids)))
+    ).all()
+    methods: dict[int, list[str]] = {int(m): [] for m in model_version_ids}
+    for model_id, method in rows:
+        methods[int(model_id)].append(str(method))
+    return {m: tuple(sorted(found, key=_method_rank)) for m, found in methods.items()}
+
+
+def _method_rank(method: str) -> int:
+    order = values_of(HeatmapMethod)
+    return order.index(method) if method in order else len(order)
 
 
 def list_scored_images(

@@ -51,6 +51,7 @@ from db.repositories import (
 )
 from db.session import make_engine, make_session_factory, session_scope
 from db.settings import StoreSettings
+from jobspec import DEFAULT_HEATMAP_METHOD, HeatmapMethod
 from tests.fixtures.synthetic import defect_image, textured_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -144,6 +145,14 @@ def heatmap_png(width: int, height: int, seed: int = 0) -> bytes:
     y, x = np.mgrid[0:height, 0:width]
     blob = np.exp(-(((y / height - cy) ** 2) + ((x / width - cx) ** 2)) / 0.02)
     return png_bytes(PILImage.fromarray((blob * 255).astype(np.uint8), mode="L"))
+
+
+def heatmap_pngs(width: int, height: int, seed: int = 0) -> dict[str, bytes]:
+    """Heatmaps of one score by two methods: the default and the input gradient (other blobs)."""
+    return {
+        DEFAULT_HEATMAP_METHOD.value: heatmap_png(width, height, seed),
+        HeatmapMethod.INPUT_GRADIENT.value: heatmap_png(width, height, seed + 1000),
+    }
 
 
 @pytest.fixture
@@ -354,7 +363,7 @@ def ready_model(
                 model_version_id=model.id,
                 score=value,
                 percentile=min(100.0, value * 100),
-                heatmap_png=heatmap_png(IMAGE_SIZE, IMAGE_SIZE, seed=index),
+                heatmap_pngs=heatmap_pngs(IMAGE_SIZE, IMAGE_SIZE, seed=index),
             )
         threshold = save_threshold(
             session,

@@ -26,7 +26,7 @@ from db.repositories import (
     upsert_score,
 )
 from db.session import session_scope
-from tests.dashboard.conftest import OpenPage, StudioData, heatmap_png
+from tests.dashboard.conftest import OpenPage, StudioData, heatmap_pngs
 
 PAGE = "dashboard/pages/compare.py"
 # SENet scores of the 4 normal then 4 anomalous inspect images: it ranks worse than CBAM.
@@ -77,7 +77,7 @@ def _add_model(
                 image_id=image_id,
                 model_version_id=model.id,
                 score=value,
-                heatmap_png=heatmap_png(48, 48, seed=50 + index),
+                heatmap_pngs=heatmap_pngs(48, 48, seed=50 + index),
             )
         if threshold is not None:
             save_threshold(session, model_version_id=model.id, value=threshold, method="manual")

@@ -119,3 +119,37 @@ def test_alembic_command_line_uses_the_environment(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert current_revision(f"sqlite:///{data_dir / 'studio.db'}") == head_revision()
+
+
+def test_heatmaps_stored_before_methods_keep_theirs_as_gradcam(tmp_path: Path) -> None:
+    from alembic import command
+
+    from db.migrate import alembic_config
+    from db.repositories import upsert_score
+    from db.session import make_session_factory, session_scope
+    from tests.db.factories import make_batch, make_image, make_model, make_project, png_bytes
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            project = make_project(session)
+            image = make_image(session, make_batch(session, project))
+            model = make_model(session, project)
+            pngs = {"input_gradient": png_bytes(2, 2), "layercam_stages": png_bytes(3, 3)}
+            upsert_score(
+                session, image_id=image.id, model_version_id=model.id, score=1, heatmap_pngs=pngs
+            )
+    finally:
+        engine.dispose()
+    # Back to one heatmap per score (the newest stays), then up again: it is named ``gradcam``.
+    command.downgrade(alembic_config(url), "0003")
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT width, method FROM heatmaps")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [(3, "gradcam")]

@@ -219,7 +219,7 @@ def test_scores_and_review_queue_on_postgres(pg_factory: sessionmaker[Session]) 
                 image_id=image.id,
                 model_version_id=model.id,
                 score=value,
-                heatmap_png=png_bytes(),
+                heatmap_pngs={"layercam_stages": png_bytes()},
             )
         save_threshold(session, model_version_id=model.id, value=0.5, method="manual")
         add_verdict(session, image_id=images[3].id, label="normal", user=reviewer)

@@ -208,7 +208,7 @@ def test_rows_carry_the_current_verdict(session: Session) -> None:
         image_id=images[1].id,
         model_version_id=model.id,
         score=0.8,
-        heatmap_png=png_bytes(),
+        heatmap_pngs={"layercam_stages": png_bytes()},
     )
     add_verdict(session, image_id=images[1].id, label="normal", user=alice)
     add_verdict(session, image_id=images[1].id, label="anomalous", user=bob)

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from jobspec import (
+    DEFAULT_HEATMAP_METHOD,
+    HeatmapMethod,
     JobKind,
     JobSpecError,
     Overrides,
@@ -49,11 +51,27 @@ def test_a_score_spec_round_trips_and_defaults_to_heatmaps() -> None:
         "model_version_id": 4,
         "batch_ids": [9],
         "image_ids": [10, 11],
-        "heatmaps": True,
+        "heatmaps": ["layercam_stages"],
     }
     assert ScoreSpec.from_params(json.loads(json.dumps(params))) == spec
-    assert ScoreSpec.from_params({"model_version_id": 4, "batch_ids": [9]}).heatmaps is True
+    default = ScoreSpec.from_params({"model_version_id": 4, "batch_ids": [9]})
+    assert default.heatmaps == (DEFAULT_HEATMAP_METHOD.value,)
     assert parse_params(JobKind.SCORE, params) == spec
+
+
+def test_score_specs_name_their_heatmap_methods_and_read_the_older_flag() -> None:
+    base = {"model_version_id": 4, "batch_ids": [9]}
+    both = ScoreSpec.from_params({**base, "heatmaps": ["input_gradient", "gradcam"]})
+    assert both.heatmaps == ("input_gradient", "gradcam")
+    assert ScoreSpec.from_params({**base, "heatmaps": []}).heatmaps == ()
+    assert ScoreSpec.from_params({**base, "heatmaps": False}).heatmaps == ()
+    assert ScoreSpec.from_params({**base, "heatmaps": True}).heatmaps == ("layercam_stages",)
+    spec = ScoreSpec(model_version_id=4, batch_ids=(9,), heatmaps=[HeatmapMethod.GRADCAM])  # type: ignore[arg-type]
+    assert spec.heatmaps == ("gradcam",) and spec.to_params()["heatmaps"] == ["gradcam"]
+    with pytest.raises(JobSpecError, match="unknown heatmap method 'sobel'"):
+        ScoreSpec.from_params({**base, "heatmaps": ["sobel"]})
+    with pytest.raises(JobSpecError, match="repeat"):
+        ScoreSpec.from_params({**base, "heatmaps": ["gradcam", "gradcam"]})
 
 
 GOOD_TRAIN: dict[str, Any] = {

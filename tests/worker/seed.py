@@ -26,7 +26,7 @@ from db.repositories import (
 )
 from db.session import session_scope
 from db.settings import StoreSettings
-from jobspec import Overrides, Preset, ScoreSpec, TrainSpec
+from jobspec import DEFAULT_HEATMAP_METHOD, Overrides, Preset, ScoreSpec, TrainSpec
 from tests.fixtures.synthetic import defect_image, textured_image
 
 CATEGORY = "widget"
@@ -153,7 +153,11 @@ def queue_train(
 
 
 def queue_score(
-    factory: sessionmaker[Session], seeded: Seeded, model_id: int, *, heatmaps: bool = True
+    factory: sessionmaker[Session],
+    seeded: Seeded,
+    model_id: int,
+    *,
+    heatmaps: tuple[str, ...] = (DEFAULT_HEATMAP_METHOD.value,),
 ) -> int:
     """A queued score job of the inspection batch."""
     with session_scope(factory) as session:

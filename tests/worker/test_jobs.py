@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Heatmap, Image, Job, ModelVersion, Score
 from db.repositories import claim_job, get_active_threshold, request_cancel, requeue_job
 from db.session import session_scope
 from engine.visualize import heatmap_from_png
+from jobspec import DEFAULT_HEATMAP_METHOD, HeatmapMethod
 from tests.worker.seed import CATEGORY, job_row, model_row, queue_score, queue_train, seed_project
 from worker.jobs import artifacts
 from worker.jobs.runner import (
@@ -128,6 +129,18 @@ def test_train_then_score_then_redeliver(settings: WorkerSettings, factory: Fact
     result = job_row(factory, again).result_json or {}
     assert (result["scored"], result["skipped_already_scored"]) == (0, 3)
     assert result["failures"][0]["image"] == "check_000.png"  # still unreadable, still listed
+
+    # Asking for a second heatmap method scores the images again and adds that method's maps.
+    methods = (HeatmapMethod.INPUT_GRADIENT.value, DEFAULT_HEATMAP_METHOD.value)
+    extra = queue_score(factory, seeded, model_id, heatmaps=methods)
+    assert run_job(extra, ScoreJob(), settings) == SUCCEEDED
+    result = job_row(factory, extra).result_json or {}
+    assert (result["scored"], result["heatmaps"]) == (3, list(methods))
+    with session_scope(factory) as session:
+        stored_methods = session.execute(
+            select(Heatmap.method, func.count()).group_by(Heatmap.method)
+        ).all()
+    assert dict(stored_methods) == {m: 3 for m in methods}
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The score job: a ready model scores images; scores (and Grad-CAM heatmaps) go to the store.
+"""The score job: a ready model scores images; scores (and heatmaps by method) go to the store.
 
 Images are scored in chunks and each chunk is committed, so progress is visible and a re-sent job
 skips what is already stored. Unreadable images are listed in the job's message, not fatal.
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Heatmap, ModelStatus, Score
@@ -121,7 +121,7 @@ class ScoreJob(JobBody):
         total: int,
         attempted: int,
         failures: Sequence[Mapping[str, Any]],
-        heatmaps: bool,
+        heatmaps: Sequence[str],
     ) -> None:
         unscored = [f for f in failures if not f.get("scored")]
         scored = attempted - len(unscored)
@@ -148,19 +148,24 @@ class ScoreJob(JobBody):
                     "images": total,
                     "scored": scored,
                     "skipped_already_scored": skipped,
-                    "heatmaps": heatmaps,
+                    "heatmaps": list(heatmaps),
                     "failures": list(failures),
                 },
             )
 
 
 def already_scored(
-    session: Session, model_id: int, image_ids: Sequence[int], need_heatmap: bool
+    session: Session, model_id: int, image_ids: Sequence[int], methods: Sequence[str]
 ) -> set[int]:
-    """Ids of the images this model already scored (with a heatmap when ``need_heatmap``)."""
+    """Ids of the images this model already scored, with a heatmap of each of ``methods``."""
     query = select(Score.image_id).where(Score.model_version_id == model_id)
-    if need_heatmap:
-        query = query.join(Heatmap, Heatmap.score_id == Score.id)
+    if methods:
+        query = (
+            query.join(Heatmap, Heatmap.score_id == Score.id)
+            .where(Heatmap.method.in_(list(methods)))
+            .group_by(Score.image_id)
+            .having(func.count(func.distinct(Heatmap.method)) == len(set(methods)))
+        )
     found: set[int] = set()
     ids = sorted(set(image_ids))
     for start in range(0, len(ids), _IN_CHUNK):
@@ -194,7 +199,7 @@ def _score_chunk(
     detector: Detector,
     model_id: int,
     chunk: Sequence[JobImage],
-    heatmaps: bool,
+    heatmaps: Sequence[str],
     progress: _ScoreProgress,
 ) -> list[dict[str, Any]]:
     """Score one chunk, write its rows in one transaction; return its failures."""
@@ -206,7 +211,7 @@ def _score_chunk(
     for failure in batch.failures:
         image = by_path.get(failure.source)
         failures.append(_failure(image, failure.source, failure.reason, scored=False))
-    rows: list[tuple[JobImage, float, float | None, bytes | None]] = []
+    rows: list[tuple[JobImage, float, float | None, dict[str, bytes]]] = []
     counted = 0
     for result in batch.results:
         image = chunk[result.index]
@@ -215,20 +220,21 @@ def _score_chunk(
                 _failure(image, image.name, "its score is not a finite number", scored=False)
             )
             continue
-        png = None
-        if heatmaps:
+        pngs: dict[str, bytes] = {}
+        for method in heatmaps:
             ctx.check()
             try:
-                png = heatmap_to_png(detector.explain(str(image.path)))
+                pngs[method] = heatmap_to_png(detector.explain(str(image.path), method=method))
             except EngineError as exc:
-                reason = f"no heatmap: {getattr(exc, 'reason', exc)}"
+                reason = f"no {method} heatmap: {getattr(exc, 'reason', exc)}"
                 failures.append(_failure(image, image.name, reason, scored=True))
+        if heatmaps:
             counted += 1
             progress.advance(1)
         percentile = result.percentile if math.isfinite(result.percentile) else None
-        rows.append((image, result.score, percentile, png))
+        rows.append((image, result.score, percentile, pngs))
     with ctx.session() as session:
-        for image, score, percentile, png in rows:
+        for image, score, percentile, pngs in rows:
             upsert_score(
                 session,
                 image_id=image.id,
@@ -236,7 +242,7 @@ def _score_chunk(
                 score=score,
                 percentile=percentile,
                 job_id=ctx.job_id,
-                heatmap_png=png,
+                heatmap_pngs=pngs,
             )
     progress.advance(len(chunk) - counted, force=True)
     return failures

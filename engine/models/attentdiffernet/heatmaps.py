@@ -21,6 +21,8 @@ from engine.models.attentdiffernet.gradcam import GradCamHeatmap
 from engine.models.attentdiffernet.input_gradient import input_gradient_map
 from engine.models.attentdiffernet.stage_cam import fused_stage_cam
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
+from jobspec import DEFAULT_HEATMAP_METHOD as _DEFAULT
+from jobspec import HeatmapMethod
 
 HeatmapFunction = Callable[[AttentDifferNetModel, torch.Tensor], np.ndarray]
 
@@ -31,15 +33,15 @@ def _last_stage_gradcam(model: AttentDifferNetModel, x01: torch.Tensor) -> np.nd
 
 
 _METHODS: dict[str, HeatmapFunction] = {
-    "gradcam": _last_stage_gradcam,
-    "gradcam_stages": lambda model, x01: fused_stage_cam(model, x01, "gradcam"),
-    "layercam_stages": lambda model, x01: fused_stage_cam(model, x01, "layercam"),
-    "input_gradient": input_gradient_map,
+    HeatmapMethod.GRADCAM.value: _last_stage_gradcam,
+    HeatmapMethod.GRADCAM_STAGES.value: lambda model, x01: fused_stage_cam(model, x01, "gradcam"),
+    HeatmapMethod.LAYERCAM_STAGES.value: lambda model, x01: fused_stage_cam(model, x01, "layercam"),
+    HeatmapMethod.INPUT_GRADIENT.value: input_gradient_map,
 }
 
 HEATMAP_METHODS: tuple[str, ...] = tuple(_METHODS)
 # The best localisation on planted ELPV defects for every variant (bench/results/heatmaps.md).
-DEFAULT_HEATMAP_METHOD = "layercam_stages"
+DEFAULT_HEATMAP_METHOD: str = _DEFAULT.value
 
 
 def compute_heatmaps(model: AttentDifferNetModel, x01: torch.Tensor, method: str) -> np.ndarray:
