@@ -6,11 +6,13 @@ import logging
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from dashboard import charts, context
 from dashboard.services import compare as service
 from dashboard.services import heatmaps
 from dashboard.services.data_version import DataKey
+from dashboard.services.heatmap_labels import METHODS_HELP, method_label
 from dashboard.services.text import short_name
 
 logger = logging.getLogger(__name__)
@@ -22,6 +24,8 @@ MAX_DISAGREEMENT_ROWS = 500
 MAX_IMAGE_CHOICES = 1000
 # Points per model in the score distribution chart (a fixed sample above it keeps its shape).
 MAX_DISTRIBUTION_POINTS = 20_000
+# The heatmap choice that shows a row of maps per stored method.
+EVERY_METHOD = "every"
 
 
 @st.cache_data(max_entries=8, show_spinner="Loading the scores…")
@@ -140,9 +144,36 @@ def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> Non
     except heatmaps.PictureError as exc:
         st.error(f"Cannot show this image: {exc}")
         return
-    pngs = service.heatmap_pngs(context.session_factory(), int(chosen), comparison.models)
+    factory = context.session_factory()
+    methods = service.heatmap_methods(factory, int(chosen), comparison.models)
+    if not methods:
+        st.info("None of these models stored a heatmap of this image.")
+        st.image(original, caption="Original", width=320)
+        return
+    shown = st.segmented_control(
+        "Heatmaps",
+        [EVERY_METHOD, *methods],
+        default=methods[0],
+        format_func=lambda m: "every stored method" if m == EVERY_METHOD else method_label(m),
+        key="adn_cmp_method",
+        help=METHODS_HELP,
+    )
+    for method in methods if shown == EVERY_METHOD else [shown or methods[0]]:
+        pngs = service.heatmap_pngs(factory, int(chosen), comparison.models, method)
+        _map_row(comparison, index, original, pngs, opacity, method)
+
+
+def _map_row(
+    comparison: service.Comparison,
+    index: int,
+    original: Image.Image,
+    pngs: list[bytes | None],
+    opacity: float,
+    method: str,
+) -> None:
+    """The original, then each model's map of one method over it."""
     columns = st.columns(len(comparison.models) + 1)
-    columns[0].image(original, caption="Original", width="stretch")
+    columns[0].image(original, caption=f"Original · {method_label(method)}", width="stretch")
     for column, name, png, row in zip(
         columns[1:], comparison.columns, pngs, range(len(comparison.models)), strict=True
     ):
@@ -151,7 +182,7 @@ def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> Non
             f"{comparison.verdicts[row, index] or 'no threshold'}"
         )
         if png is None:
-            column.info(f"{name}: no heatmap stored")
+            column.info(f"{name}: no {method_label(method)} heatmap stored")
             continue
         try:
             column.image(heatmaps.overlay(original, png, opacity), caption=caption, width="stretch")

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import context
+from dashboard.review_pictures import show_pictures
 from dashboard.services import heatmaps
 from dashboard.services import models as models_service
 from dashboard.services import projects as project_service
@@ -137,34 +138,15 @@ def _controls(
     return queue, by_id[int(model_id)]
 
 
-def _pictures(item: ScoreRow, png: bytes | None) -> None:
+def _pictures(item: ScoreRow, pngs: dict[str, bytes]) -> None:
     settings = context.store_settings()
-    mode = st.radio("View", ["Side by side", "Overlaid"], horizontal=True, key="adn_review_view")
-    opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="adn_review_opacity")
     try:
         original = heatmaps.load_display_image(review_service.image_path(settings.data_dir, item))
     except heatmaps.PictureError as exc:
         st.error(f"Cannot show this image: {exc}", icon=":material/broken_image:")
         return
-    blended = None
-    if png is not None:
-        try:
-            blended = heatmaps.overlay(original, png, opacity)
-        except heatmaps.PictureError as exc:
-            st.error(f"Cannot show the heatmap: {exc}", icon=":material/broken_image:")
-    if png is None:
-        st.info("No heatmap was stored for this image (it was scored without heatmaps).")
-    if mode == "Overlaid" and blended is not None:
-        st.image(
-            blended,
-            caption=f"{short_name(item.original_name)} · heatmap at {opacity:.0%}",
-            width="stretch",
-        )
-        return
-    left, right = st.columns(2)
-    left.image(original, caption=f"Original · {item.width}×{item.height}", width="stretch")
-    if blended is not None:
-        right.image(blended, caption=f"Heatmap overlay at {opacity:.0%}", width="stretch")
+    caption = f"Original · {item.width}×{item.height}"
+    show_pictures(original, caption, pngs, short_name(item.original_name))
 
 
 def _coloured(label: str) -> str:
@@ -315,7 +297,7 @@ def _panel(queue: review_service.QueueFilter, model: models_service.ModelChoice)
     _buttons(queue, slot)
     pictures, facts = st.columns([3, 2])
     with pictures:
-        _pictures(item, view.heatmap_png)
+        _pictures(item, view.heatmap_pngs)
     with facts:
         _facts(item, model, view.history)
 

@@ -10,9 +10,9 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from dashboard import context
+from dashboard.services import heatmap_labels, training, worker_status
 from dashboard.services import models as models_service
 from dashboard.services import projects as project_service
-from dashboard.services import training, worker_status
 from dashboard.services.errors import StoreError
 
 logger = logging.getLogger(__name__)
@@ -234,6 +234,7 @@ def score_section(project_id: int) -> None:
         placeholder="Choose one or more batches",
         help="Nothing is chosen for you: pick the batches this model should score.",
     )
+    methods = heatmap_methods_picker()
     if not context.can("reviewer"):
         st.info("Viewers cannot start scoring.")
         return
@@ -247,12 +248,26 @@ def score_section(project_id: int) -> None:
                 model_version_id=model_id,
                 batch_ids=chosen,
                 actor_id=context.actor_id(),
+                heatmap_methods=methods,
             )
         except StoreError as exc:
             st.error(f"Scoring was not queued: {exc}.")
             return
         remember_sent([sent])
         st.rerun()
+
+
+def heatmap_methods_picker() -> list[str]:
+    """The heatmap methods a score job stores per image (the default first; none allowed)."""
+    return st.multiselect(
+        "Heatmaps to store",
+        list(heatmap_labels.METHOD_LABELS),
+        default=[heatmap_labels.DEFAULT_METHOD],
+        format_func=heatmap_labels.method_label,
+        key="adn_score_heatmaps",
+        placeholder="No heatmaps (scores only)",
+        help=heatmap_labels.METHODS_HELP,
+    )
 
 
 def render() -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from dashboard.services import metrics
+from dashboard.services.heatmap_labels import METHOD_LABELS
 from dashboard.services.models import VARIANT_NAMES, ModelChoice, choices_in
 from dashboard.services.store import SessionFactory
 from dashboard.services.text import display_name
@@ -32,6 +33,7 @@ from db.repositories import (
     get_heatmap_png,
     get_job,
     get_model_version,
+    heatmap_methods_of,
     list_scored_images,
 )
 from db.session import session_scope
@@ -209,12 +211,27 @@ def image_path(data_dir: Path, comparison: Comparison, index: int) -> Path:
     return resolve_data_path(data_dir, comparison.storage_paths[index])
 
 
-def heatmap_pngs(
+def heatmap_methods(
     factory: SessionFactory, image_id: int, models: Sequence[ModelChoice]
-) -> list[bytes | None]:
-    """Each model's stored heatmap PNG of one image (None where none is stored)."""
+) -> list[str]:
+    """The heatmap methods any of the models stored for one image, the default first."""
     with session_scope(factory) as session:
-        return [get_heatmap_png(session, image_id=image_id, model_version_id=m.id) for m in models]
+        stored = heatmap_methods_of(
+            session, image_id=image_id, model_version_ids=[m.id for m in models]
+        )
+    found = {m for methods in stored.values() for m in methods}
+    return [m for m in METHOD_LABELS if m in found] + sorted(found - set(METHOD_LABELS))
+
+
+def heatmap_pngs(
+    factory: SessionFactory, image_id: int, models: Sequence[ModelChoice], method: str
+) -> list[bytes | None]:
+    """Each model's stored heatmap PNG of one image by ``method`` (None where none is stored)."""
+    with session_scope(factory) as session:
+        return [
+            get_heatmap_png(session, image_id=image_id, model_version_id=m.id, method=method)
+            for m in models
+        ]
 
 
 @dataclass(frozen=True)

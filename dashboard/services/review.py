@@ -22,7 +22,7 @@ from db.repositories import (
     ScoreRow,
     add_verdict,
     count_scores,
-    get_heatmap_png,
+    get_heatmap_pngs,
     get_user,
     list_categories,
     list_scores,
@@ -182,25 +182,26 @@ def _history(session: Session, image_id: int) -> list[HistoryEntry]:
 
 @dataclass(frozen=True)
 class QueueView:
-    """What the review page shows at one position: the slot, its heatmap and its history."""
+    """What the review page shows at one position: the slot, its heatmaps (by method, the
+    default first) and its history."""
 
     slot: QueueSlot
-    heatmap_png: bytes | None
+    heatmap_pngs: dict[str, bytes]
     history: list[HistoryEntry]
 
 
 def queue_view(factory: SessionFactory, queue: QueueFilter, position: int) -> QueueView:
-    """Load only the row at ``position``, the progress counts, and that image's heatmap and
+    """Load only the row at ``position``, the progress counts, and that image's heatmaps and
     verdict history, in one transaction."""
     with session_scope(factory) as session:
         slot = _queue_slot(session, queue, position)
         item = slot.item
         if item is None:
-            return QueueView(slot, None, [])
-        png = get_heatmap_png(
+            return QueueView(slot, {}, [])
+        pngs = get_heatmap_pngs(
             session, image_id=item.image_id, model_version_id=item.model_version_id
         )
-        return QueueView(slot, png, _history(session, item.image_id))
+        return QueueView(slot, pngs, _history(session, item.image_id))
 
 
 def categories(factory: SessionFactory, project_id: int) -> list[str]:

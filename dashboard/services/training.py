@@ -35,6 +35,7 @@ from db.repositories import (
 from db.roles import require_role
 from db.session import session_scope
 from jobspec import (
+    DEFAULT_HEATMAP_METHOD,
     OVERRIDE_LIMITS,
     PRESET_HELP,
     Backbone,
@@ -188,9 +189,10 @@ def queue_scoring(
     model_version_id: int,
     batch_ids: Sequence[int],
     actor_id: int,
+    heatmap_methods: Sequence[str] = (DEFAULT_HEATMAP_METHOD.value,),
 ) -> SentJob:
-    """Create one queued score job for a ready model version and the chosen batches, commit,
-    then send it."""
+    """Create one queued score job for a ready model version and the chosen batches (storing a
+    heatmap per image by each of ``heatmap_methods``), commit, then send it."""
     with session_scope(factory) as session:
         queued = _write_scoring(
             session,
@@ -198,6 +200,7 @@ def queue_scoring(
             model_version_id=model_version_id,
             batch_ids=batch_ids,
             actor=get_user(session, actor_id),
+            heatmap_methods=heatmap_methods,
         )
     return _send([queued])[0]
 
@@ -278,6 +281,7 @@ def _write_scoring(
     model_version_id: int,
     batch_ids: Sequence[int],
     actor: User,
+    heatmap_methods: Sequence[str],
 ) -> QueuedJob:
     """Create one queued score job for a ready model version and the chosen batches."""
     require_role(actor, Role.REVIEWER, action="score images")
@@ -293,7 +297,9 @@ def _write_scoring(
     if _count_selected(session, project_id, ids) == 0:
         raise InvalidValueError("the chosen batches hold no images; upload images first")
     with _spec_errors():
-        spec = ScoreSpec(model_version_id=model.id, batch_ids=tuple(ids))
+        spec = ScoreSpec(
+            model_version_id=model.id, batch_ids=tuple(ids), heatmaps=tuple(heatmap_methods)
+        )
     job = create_job(
         session, kind=spec.kind, project_id=project_id, params=spec.to_params(), actor=actor
     )

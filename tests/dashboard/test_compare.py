@@ -26,6 +26,7 @@ from db.repositories import (
     upsert_score,
 )
 from db.session import session_scope
+from jobspec import DEFAULT_HEATMAP_METHOD, HeatmapMethod
 from tests.dashboard.conftest import OpenPage, StudioData, heatmap_pngs
 
 PAGE = "dashboard/pages/compare.py"
@@ -139,6 +140,19 @@ def test_without_thresholds_there_is_no_disagreement_but_heatmaps_still_show(
     assert not app.dataframe
     assert any("same verdict on every common image" in c.value for c in app.caption)
     assert len(app.image) == 3
+
+
+def test_compare_shows_each_models_map_by_the_chosen_method(
+    studio: StudioData, open_page: OpenPage
+) -> None:
+    _add_model(studio, "se", _se_scores(studio), [studio.train_batch.id])
+    app = open_page(PAGE).run()
+    captions = [i.captions[0] for i in app.image]
+    assert len(captions) == 3 and "LayerCAM, every stage (default)" in captions[0]
+    app.button_group(key="adn_cmp_method").set_value(HeatmapMethod.INPUT_GRADIENT.value).run()
+    assert "input gradient" in app.image[0].captions[0] and len(app.image) == 3
+    app.button_group(key="adn_cmp_method").set_value("every").run()
+    assert len(app.image) == 6  # a row of original and two maps per stored method
 
 
 def _choice(model_id: int, variant: str) -> ModelChoice:
@@ -262,18 +276,28 @@ def test_truth_is_the_current_verdict_else_the_known_label(studio: StudioData) -
     assert comparison.labelled.all()
 
 
-def test_heatmaps_of_one_image_come_per_model(studio: StudioData) -> None:
+def test_heatmaps_of_one_image_come_per_model_and_method(studio: StudioData) -> None:
     se = _add_model(studio, "se", _se_scores(studio), [studio.train_batch.id])
     image_id = studio.inspect_batch.image_ids[0]
     (group,) = service.training_groups(studio.factory, studio.project.id)
-    pngs = service.heatmap_pngs(studio.factory, image_id, group.models)
+    methods = service.heatmap_methods(studio.factory, image_id, group.models)
+    assert methods == [DEFAULT_HEATMAP_METHOD.value, HeatmapMethod.INPUT_GRADIENT.value]
+    by_method = {
+        m: service.heatmap_pngs(studio.factory, image_id, group.models, m) for m in methods
+    }
     with session_scope(studio.factory) as session:
-        expected = [
-            get_heatmap_png(session, image_id=image_id, model_version_id=m.id) for m in group.models
-        ]
+        for method, pngs in by_method.items():
+            expected = [
+                get_heatmap_png(session, image_id=image_id, model_version_id=m.id, method=method)
+                for m in group.models
+            ]
+            assert pngs == expected
     assert [m.id for m in group.models] == [studio.model.id, se]
-    assert pngs == expected and all(p is not None and p.startswith(b"\x89PNG") for p in pngs)
-    assert pngs[0] != pngs[1]
+    pngs = by_method[DEFAULT_HEATMAP_METHOD.value]
+    assert all(p is not None and p.startswith(b"\x89PNG") for p in pngs)
+    assert pngs[0] != pngs[1] and pngs[0] != by_method[HeatmapMethod.INPUT_GRADIENT.value][0]
+    missing = service.heatmap_pngs(studio.factory, image_id, group.models, "gradcam")
+    assert missing == [None, None]
     comparison = service.load_comparison(studio.factory, group.models)
     index = comparison.image_ids.tolist().index(image_id)
     assert service.image_path(studio.settings.data_dir, comparison, index).is_file()

@@ -187,6 +187,24 @@ def test_overlay_view_and_missing_file_message(studio: StudioData, open_page: Op
     assert app.button(key="adn_review_anomalous")  # the reviewer can still decide or skip
 
 
+def test_reviewer_switches_maps_and_sees_two_side_by_side(
+    studio: StudioData, open_page: OpenPage
+) -> None:
+    app = open_page(PAGE).run()
+    default, gradient = "LayerCAM, every stage (default)", "input gradient"
+    assert default in app.image[1].captions[0]
+    app.selectbox(key="adn_review_method_pick").set_value("input_gradient").run()
+    assert gradient in app.image[1].captions[0]
+    # The choice stays for the next image.
+    app.button(key="adn_review_skip").click().run()
+    assert gradient in app.image[1].captions[0]
+    app.radio(key="adn_review_view").set_value("Two heatmaps").run()
+    assert [i.captions[0] for i in app.image] == [f"{gradient} at 45%", f"{default} at 45%"]
+    # One opacity slider drives both maps.
+    app.slider(key="adn_review_opacity").set_value(0.8).run()
+    assert [i.captions[0] for i in app.image] == [f"{gradient} at 80%", f"{default} at 80%"]
+
+
 def test_without_project_or_models_the_page_explains(
     studio: StudioData, open_page: OpenPage
 ) -> None:

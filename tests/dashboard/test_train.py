@@ -140,10 +140,33 @@ def test_queue_scoring_creates_one_score_job(
             "model_version_id": ready_model.id,
             "batch_ids": [inspect_batch.id],
             "image_ids": None,
-            "heatmaps": True,
+            "heatmaps": ["layercam_stages"],  # the default method, chosen for the user
         }
         assert ScoreSpec.from_params(job.params_json).to_params() == job.params_json
     assert dispatch_calls == [(job.id, "score")]
+
+
+def test_scoring_stores_the_heatmap_methods_chosen(
+    open_page: OpenPage,
+    studio_factory,
+    studio_project: ProjectInfo,
+    inspect_batch: BatchInfo,
+    ready_model: ModelInfo,
+    dispatch_calls: list[tuple[int, str]],
+) -> None:
+    app = open_page(PAGE, role="reviewer").run()
+    picker = app.multiselect(key="adn_score_heatmaps")
+    assert picker.value == ["layercam_stages"]
+    assert picker.options[0] == "LayerCAM, every stage (default)" and len(picker.options) == 4
+    app.multiselect(key="adn_score_batches").set_value([inspect_batch.id])
+    picker.set_value(["input_gradient", "gradcam"]).run()
+    app.button(key="adn_queue_scoring").click().run()
+    app.multiselect(key="adn_score_heatmaps").set_value([]).run()
+    app.button(key="adn_queue_scoring").click().run()
+    with session_scope(studio_factory) as session:
+        jobs = list_recent_jobs(session, project_id=studio_project.id, kind="score")
+        stored = sorted((j.id, j.params_json["heatmaps"]) for j in jobs)
+    assert [methods for _, methods in stored] == [["input_gradient", "gradcam"], []]
 
 
 def test_worker_reports_show_weights_availability(
