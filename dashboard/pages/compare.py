@@ -11,6 +11,7 @@ from PIL import Image
 from dashboard import charts, context
 from dashboard.services import compare as service
 from dashboard.services import heatmaps
+from dashboard.services.auroc_interval import BOOTSTRAP_MAX_IMAGES
 from dashboard.services.data_version import DataKey
 from dashboard.services.heatmap_labels import METHODS_HELP, method_label
 from dashboard.services.text import short_name
@@ -59,8 +60,10 @@ def _table(comparison: service.Comparison, key: DataKey, model_ids: tuple[int, .
         return
     st.markdown(service.table_markdown(table))
     st.caption(
-        "AUROC in % with the 95 % stratified bootstrap interval (1,000 resamples); the best "
-        "model of each row in bold. The mean row averages the categories."
+        "AUROC in % with the 95 % stratified bootstrap interval (1,000 resamples; DeLong's "
+        f"normal interval for a category of more than {BOOTSTRAP_MAX_IMAGES:,} labelled images, "
+        "where the two agree); the best model of each row in bold. The mean row averages the "
+        "categories."
     )
 
 

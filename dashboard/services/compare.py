@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from dashboard.services import metrics
+from dashboard.services.auroc_interval import auroc_estimate
 from dashboard.services.heatmap_labels import METHOD_LABELS
 from dashboard.services.models import VARIANT_NAMES, ModelChoice, choices_in
 from dashboard.services.store import SessionFactory
@@ -287,8 +288,9 @@ def auroc_table_of(
 ) -> AurocTable:
     """The AUROC table from plain arrays (hashable inputs, so pages can cache it).
 
-    ``scores`` is (models, images); the mean row's interval comes from the mean of the
-    categories' bootstrap replicates.
+    ``scores`` is (models, images); each cell's interval is the stratified bootstrap's (DeLong's
+    above ``BOOTSTRAP_MAX_IMAGES`` labelled images), the mean row's comes from the mean of the
+    categories' replicates.
     """
     category_array = np.array(categories, dtype=object)
     labelled = np.array([t is not None for t in truths], dtype=bool)
@@ -305,7 +307,7 @@ def auroc_table_of(
             if n_pos == 0 or n_pos == mask.sum():
                 cells[(row, column)] = None
                 continue
-            estimate = metrics.bootstrap_auroc(
+            estimate = auroc_estimate(
                 scores[index, mask], positives[mask], n_boot=n_boot, seed=seed
             )
             cells[(row, column)] = AurocCell(estimate.auroc, estimate.low, estimate.high)

@@ -110,7 +110,8 @@ def to_arrays(
     return values, positives
 
 
-def _require_both_classes(positives: np.ndarray) -> tuple[int, int]:
+def require_both_classes(positives: np.ndarray) -> tuple[int, int]:
+    """(anomalous, normal) counts; a :class:`MetricsError` unless both are present."""
     n_pos = int(positives.sum())
     n_neg = int(positives.size - n_pos)
     if n_pos == 0 or n_neg == 0:
@@ -176,12 +177,12 @@ def sweep(scores: np.ndarray, positives: np.ndarray) -> Sweep:
 
 def roc_curve(scores: np.ndarray, positives: np.ndarray) -> Curve:
     """False-alarm rate (x) and recall (y) at every distinct threshold, from (0, 0) to (1, 1)."""
-    n_pos, n_neg = _require_both_classes(positives)
+    n_pos, n_neg = require_both_classes(positives)
     result = sweep(scores, positives)
     return Curve(x=result.fp / n_neg, y=result.tp / n_pos, thresholds=result.thresholds)
 
 
-def _average_ranks(values: np.ndarray) -> np.ndarray:
+def average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks of ``values``, ties sharing the mean of their ranks."""
     order = np.argsort(values, kind="mergesort")
     sorted_values = values[order]
@@ -195,8 +196,8 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
 
 def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney; a tie between classes counts one half)."""
-    n_pos, n_neg = _require_both_classes(positives)
-    ranks = _average_ranks(scores)
+    n_pos, n_neg = require_both_classes(positives)
+    ranks = average_ranks(scores)
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
@@ -227,7 +228,7 @@ def bootstrap_auroc(
     same class sizes), so every replicate has both classes. Replicates are computed in chunks
     from per-value class counts, without sorting each resample.
     """
-    n_pos, n_neg = _require_both_classes(positives)
+    n_pos, n_neg = require_both_classes(positives)
     if not 0 < confidence < 1:
         raise MetricsError(f"confidence must be between 0 and 1, got {confidence}")
     if n_boot < 1:
