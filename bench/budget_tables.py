@@ -409,6 +409,12 @@ def write_report(records: Sequence[Record], args: argparse.Namespace, *, complet
     if counts:
         report.notes.append(f"cells of the first split: {counts}")
     report.notes.append(f"drift test: {drift.describe()}")
+    if args.report_only:
+        report.notes.append(
+            "rebuilt from the stored runs without running any (--report-only): the machine and "
+            "load above are where the report was written; every time in it was measured when its "
+            "run ran (2-core machines, see the git history of the runs file)"
+        )
     report.notes.append(
         "the baselines fit on every training cell of the split (the default holds 10 % of them "
         "out for calibration and epoch choice); all methods see the same input pipeline "
