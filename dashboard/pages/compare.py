@@ -1,4 +1,5 @@
-"""Compare attention variants trained on the same images, on the same labelled images."""
+"""Compare attention variants trained on the same images, or a model and its retrained children,
+on the same labelled images (none that a compared model trained on)."""
 
 from __future__ import annotations
 
@@ -203,13 +204,17 @@ def render() -> None:
         st.stop()
     by_key = {g.key: g for g in groups}
     key = st.selectbox(
-        "Models trained on the same images",
+        "Models to compare",
         list(by_key),
         format_func=lambda k: by_key[k].label,
         key="adn_cmp_group",
-        help="Models are grouped by the batches, image selection and category they trained on.",
+        help="Models trained on the same batches, image selection and category; or a model and "
+        "the versions retrained from it with reviewed normals.",
     )
     group = by_key[key]
+    for model in group.models:
+        if model.lineage:
+            st.caption(f"#{model.id} is a {model.lineage}.")
     if len(group.models) < 2:
         st.info(
             "Only one model was trained on these images. Train another attention variant on the "
@@ -219,15 +224,23 @@ def render() -> None:
     data_key = context.models_data_key(model_ids)
     comparison = _comparison(data_key, model_ids, group)
     if comparison.image_ids.size == 0:
+        trained = (
+            f" ({comparison.excluded_training} scored by all of them were left out because one "
+            "of the models trained on them)"
+            if comparison.excluded_training
+            else ""
+        )
         st.info(
-            "No image was scored by all of these models. Score the same batch with each model "
-            "on the **Train** page."
+            f"No image was scored by all of these models{trained}. Score the same batch with "
+            "each model on the **Train** page."
         )
         st.stop()
     labelled = int(comparison.labelled.sum())
     st.caption(
         f"{comparison.image_ids.size} images scored by every model; {labelled} with a label "
-        "(reviewer verdict, else the label that came with the upload)."
+        "(reviewer verdict, else the label that came with the upload). "
+        f"{comparison.excluded_training} images are left out of every number here because one "
+        "of these models trained on them."
     )
     if labelled == 0:
         st.info(

@@ -1,4 +1,5 @@
-"""Train models (one job per attention variant) and score batches with a ready model."""
+"""Train models (one job per attention variant), score batches with a ready model, and retrain a
+model from the images reviewers confirmed normal."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from dashboard import context
+from dashboard.retrain_panel import retrain_section
 from dashboard.services import heatmap_labels, training, worker_status
 from dashboard.services import models as models_service
 from dashboard.services import projects as project_service
@@ -279,6 +281,11 @@ def render() -> None:
     train_section(project_id, statuses)
     st.divider()
     score_section(project_id)
+    st.divider()
+    retrained = retrain_section(project_id, statuses)
+    if retrained is not None:
+        remember_sent([retrained])
+        st.rerun()
 
 
 render()

@@ -1,8 +1,11 @@
-"""Compare model versions trained on the same images: AUROC with intervals per category, ROC
-overlays, normalised score distributions and the images where their verdicts disagree.
+"""Compare model versions trained on the same images, or a model and the versions retrained
+from it: AUROC with intervals per category, ROC overlays, normalised score distributions and the
+images where their verdicts disagree.
 
 Ground truth per image: the current reviewer verdict (anomalous/normal), else the known label.
-Only images that every compared model scored are used, so the numbers are paired.
+Only images that every compared model scored are used, so the numbers are paired; an image that
+any compared model trained on is left out for all of them (a retrained child has seen the normals
+reviewers confirmed, its parent has not), and the comparison says how many were.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from db.repositories import (
     get_model_version,
     heatmap_methods_of,
     list_scored_images,
+    training_image_ids,
 )
 from db.session import session_scope
 from db.storage import resolve_data_path
@@ -48,7 +52,8 @@ MEAN_ROW = "Mean"
 
 @dataclass(frozen=True)
 class CompareGroup:
-    """Ready model versions trained on the same images (same batches, selection, category)."""
+    """Ready model versions trained on the same images (same batches, selection, category), or,
+    with ``parent_id``, a model and the ready versions retrained from it."""
 
     key: str
     batch_ids: tuple[int, ...] | None
@@ -56,6 +61,7 @@ class CompareGroup:
     selected_images: int | None
     models: tuple[ModelChoice, ...]
     batch_names: tuple[str, ...] = ()  # in the order of batch_ids
+    parent_id: int | None = None
 
     @property
     def latest(self) -> datetime:
@@ -64,6 +70,13 @@ class CompareGroup:
     @property
     def label(self) -> str:
         """A short description for the group picker."""
+        if self.parent_id is not None:
+            children = ", ".join(
+                f"#{m.id} (+{m.confirmed_normals} confirmed normals)"
+                for m in self.models
+                if m.id != self.parent_id
+            )
+            return f"#{self.parent_id} and its retrained children: {children}"
         if self.batch_ids is None:
             source = "training images not recorded"
         else:
@@ -139,7 +152,30 @@ def training_groups(factory: SessionFactory, project_id: int) -> list[CompareGro
                 batch_names=() if training is None else tuple(batch_names[b] for b in training[0]),
             )
         )
-    return sorted(result, key=lambda g: g.latest, reverse=True)
+    lineages = _lineage_groups(ready)
+    in_lineage = {m.id for g in lineages for m in g.models if m.id != g.parent_id}
+    result = [g for g in result if not (len(g.models) == 1 and g.models[0].id in in_lineage)]
+    return sorted([*result, *lineages], key=lambda g: g.latest, reverse=True)
+
+
+def _lineage_groups(ready: Sequence[ModelChoice]) -> list[CompareGroup]:
+    """One group per ready model with ready children: the parent first, then the children."""
+    by_id = {m.id: m for m in ready}
+    children: dict[int, list[ModelChoice]] = {}
+    for model in ready:
+        if model.parent_id is not None and model.parent_id in by_id:
+            children.setdefault(model.parent_id, []).append(model)
+    return [
+        CompareGroup(
+            key=f"lineage-{parent_id}",
+            batch_ids=None,
+            category=by_id[parent_id].category,
+            selected_images=None,
+            models=(by_id[parent_id], *sorted(kids, key=lambda m: m.id)),
+            parent_id=parent_id,
+        )
+        for parent_id, kids in children.items()
+    ]
 
 
 def column_names(models: Sequence[ModelChoice]) -> list[str]:
@@ -161,6 +197,8 @@ class Comparison:
     truths: np.ndarray  # object array: "anomalous", "normal" or None
     scores: np.ndarray  # (models, images)
     verdicts: np.ndarray  # (models, images) object: model verdicts under active thresholds
+    # Images every model scored but left out because one of the models trained on them.
+    excluded_training: int = 0
 
     @property
     def labelled(self) -> np.ndarray:
@@ -180,7 +218,9 @@ def load_comparison(factory: SessionFactory, models: Sequence[ModelChoice]) -> C
 def _comparison(session: Session, models: Sequence[ModelChoice]) -> Comparison:
     rows = [list_scored_images(session, model_version_id=m.id) for m in models]
     per_model = [{r.image_id: r.score for r in model_rows} for model_rows in rows]
-    common = sorted(set.intersection(*(set(r) for r in per_model))) if per_model else []
+    scored = set.intersection(*(set(r) for r in per_model)) if per_model else set()
+    trained = set().union(*(training_image_ids(session, m.id) for m in models))
+    common = sorted(scored - trained)
     images = {r.image_id: r for r in rows[0]} if rows else {}
     labels = current_labels(session, model_version_id=models[0].id) if models else {}
     truths = []
@@ -204,6 +244,7 @@ def _comparison(session: Session, models: Sequence[ModelChoice]) -> Comparison:
         truths=np.array(truths, dtype=object),
         scores=scores,
         verdicts=verdicts,
+        excluded_training=len(scored & trained),
     )
 
 

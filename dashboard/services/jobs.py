@@ -13,10 +13,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from dashboard.services.models import lineage_text
 from dashboard.services.store import SessionFactory
 from db.errors import JobStateError
-from db.models import JobStatus, ModelStatus, ModelVersion, User
+from db.models import JobStatus, ModelStatus, ModelVersion, TrainingSource, User
 from db.repositories import (
+    copy_training_images,
     create_job,
     create_model_version,
     get_job,
@@ -25,8 +27,10 @@ from db.repositories import (
     list_recent_jobs,
     mark_model_failed,
     model_names,
+    parent_ids,
     request_cancel,
     set_model_job,
+    source_counts,
     usernames,
 )
 from db.session import session_scope
@@ -125,7 +129,9 @@ def job_rows(
         jobs = list_recent_jobs(
             session, project_id=project_id, kind=kind or None, statuses=wanted or None, limit=limit
         )
-        models = model_names(session, {m for j in jobs if (m := model_version_of(j.params_json))})
+        model_ids = {m for j in jobs if (m := model_version_of(j.params_json))}
+        models = model_names(session, model_ids)
+        lineages = _lineages(session, model_ids)
         names = usernames(session, {j.created_by for j in jobs if j.created_by is not None})
         return [
             JobRow(
@@ -135,7 +141,7 @@ def job_rows(
                 progress=float(j.progress or 0.0),
                 message=j.message,
                 error=j.error,
-                model=_model_label(models, model_version_of(j.params_json)),
+                model=_model_label(models, lineages, model_version_of(j.params_json)),
                 model_version_id=model_version_of(j.params_json),
                 created_by=names.get(j.created_by) if j.created_by is not None else None,
                 created_at=j.created_at,
@@ -149,11 +155,22 @@ def job_rows(
         ]
 
 
-def _model_label(models: dict[int, tuple[str, str]], model_id: int | None) -> str | None:
+def _lineages(session: Session, model_ids: Iterable[int]) -> dict[int, str]:
+    """``"child of #3, +25 confirmed normals"`` per retrained model version."""
+    parents = parent_ids(session, model_ids)
+    counts = source_counts(session, parents)
+    added = TrainingSource.CONFIRMED_NORMAL.value
+    return {m: lineage_text(p, counts.get(m, {}).get(added, 0)) for m, p in parents.items()}
+
+
+def _model_label(
+    models: dict[int, tuple[str, str]], lineages: dict[int, str], model_id: int | None
+) -> str | None:
     if model_id is None or model_id not in models:
         return None
     name, variant = models[model_id]
-    return f"{name} · {variant}"
+    lineage = lineages.get(model_id)
+    return f"{name} · {variant}" + (f" · {lineage}" if lineage else "")
 
 
 def cancel_job(factory: SessionFactory, job_id: int, *, actor_id: int) -> str:
@@ -198,8 +215,10 @@ def _write_retry(session: Session, job_id: int, *, actor: User) -> tuple[int, st
             category=previous.category,
             config=dict(previous.config_json or {}),
             training_image_count=previous.training_image_count,
+            parent_id=previous.parent_id,
             actor=actor,
         )
+        copy_training_images(session, previous.id, new_model.id)  # a retraining keeps its lineage
         params["model_version_id"] = new_model.id
     job = create_job(session, kind=old.kind, project_id=old.project_id, params=params, actor=actor)
     if new_model is not None:

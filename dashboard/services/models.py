@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.services.store import SessionFactory
 from dashboard.services.text import display_name
-from db.models import ModelStatus
-from db.repositories import list_model_versions
+from db.models import ModelStatus, TrainingSource
+from db.repositories import list_model_versions, source_counts
 from db.session import session_scope
 from jobspec import VARIANT_NAMES as JOB_VARIANT_NAMES
 
@@ -34,17 +34,32 @@ class ModelChoice:
     created_at: datetime
     status: str = ModelStatus.READY.value
     calibration_scores: tuple[float, ...] = ()
+    parent_id: int | None = None  # retrained from this model version
+    confirmed_normals: int = 0  # images added to the parent's because reviewers said normal
+
+    @property
+    def lineage(self) -> str:
+        """``"child of #3, +25 confirmed normals"``; empty for a model trained from batches."""
+        return lineage_text(self.parent_id, self.confirmed_normals)
 
     @property
     def label(self) -> str:
-        """Id, name, variant, backbone and category in one line."""
+        """Id, name, variant, backbone, category and lineage in one line."""
         scope = self.category or "all categories"
         variant = VARIANT_NAMES.get(self.variant, self.variant)
         name = display_name(self.name)
         parts = [f"#{self.id} {name}"]
         if not name.endswith(f"· {variant}"):  # names of multi-variant runs end with it
             parts.append(variant)
-        return " · ".join([*parts, self.backbone, scope])
+        return " · ".join([*parts, self.backbone, scope, *([self.lineage] if self.lineage else [])])
+
+
+def lineage_text(parent_id: int | None, confirmed_normals: int) -> str:
+    """``"child of #3, +25 confirmed normals"``; empty for a model trained from batches."""
+    if parent_id is None and not confirmed_normals:
+        return ""
+    parent = "child of a deleted model" if parent_id is None else f"child of #{parent_id}"
+    return f"{parent}, +{confirmed_normals} confirmed normals"
 
 
 def _calibration_scores(calibration: dict[str, Any] | None) -> tuple[float, ...]:
@@ -60,6 +75,9 @@ def choices_in(
     session: Session, project_id: int, *, status: str | None = None
 ) -> list[ModelChoice]:
     """Model versions of a project, newest first, inside the caller's transaction."""
+    models = list_model_versions(session, project_id=project_id, status=status)
+    counts = source_counts(session, [m.id for m in models])
+    added = TrainingSource.CONFIRMED_NORMAL.value
     return [
         ModelChoice(
             id=m.id,
@@ -70,8 +88,10 @@ def choices_in(
             created_at=m.created_at,
             status=m.status,
             calibration_scores=_calibration_scores(m.calibration_json),
+            parent_id=m.parent_id,
+            confirmed_normals=counts.get(m.id, {}).get(added, 0),
         )
-        for m in list_model_versions(session, project_id=project_id, status=status)
+        for m in models
     ]
 
 

@@ -11,10 +11,12 @@ from db.models.enums import (
     ModelVerdict,
     Role,
     ThresholdMethod,
+    TrainingSource,
     Variant,
     VerdictLabel,
 )
 from db.models.jobs import Job
+from db.models.lineage import TrainingImage
 from db.models.model_versions import ModelVersion
 from db.models.projects import Image, ImageBatch, Project
 from db.models.review import Threshold, Verdict
@@ -42,6 +44,8 @@ __all__ = [
     "SignInSession",
     "Threshold",
     "ThresholdMethod",
+    "TrainingImage",
+    "TrainingSource",
     "UTCDateTime",
     "User",
     "Variant",

@@ -50,6 +50,14 @@ class ModelVerdict(StrEnum):
     REVIEW = "review"  # inside a two-threshold review band
 
 
+class TrainingSource(StrEnum):
+    """Why an image is among a model version's training images."""
+
+    BATCH = "batch"  # a normal image of a training batch
+    PARENT = "parent"  # one of the parent model version's training images
+    CONFIRMED_NORMAL = "confirmed_normal"  # a reviewer's current verdict says normal
+
+
 class ModelStatus(StrEnum):
     """Life cycle of a model version."""
 

@@ -36,6 +36,10 @@ class ModelVersion(Base):
     status: Mapped[str] = mapped_column(String(16), default=ModelStatus.PENDING.value)
     training_image_count: Mapped[int] = mapped_column(Integer, default=0)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # The model version this one was retrained from (its training images plus reviewed normals).
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), index=True
+    )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -31,6 +31,7 @@ from db.repositories.jobs import (
     requeue_job,
     update_progress,
 )
+from db.repositories.lineage import ConfirmedNormal, confirmed_normals, create_child_version
 from db.repositories.model_versions import (
     create_model_version,
     get_model_version,
@@ -38,6 +39,7 @@ from db.repositories.model_versions import (
     mark_model_failed,
     mark_model_ready,
     model_names,
+    parent_ids,
     set_model_job,
 )
 from db.repositories.projects import (
@@ -78,6 +80,16 @@ from db.repositories.thresholds import (
     restore_threshold,
     save_threshold,
 )
+from db.repositories.training_images import (
+    TrainingEntry,
+    copy_training_images,
+    record_training_images,
+    settle_training_images,
+    source_counts,
+    trainable_images,
+    training_entries,
+    training_image_ids,
+)
 from db.repositories.users import (
     authenticate,
     count_users,
@@ -102,20 +114,25 @@ from db.repositories.verdicts import (
 
 __all__ = [
     "UNLABELLED",
+    "ConfirmedNormal",
     "LabelledScore",
     "ScoreOrder",
     "ScorePage",
     "ScoreRow",
     "ScoredImage",
+    "TrainingEntry",
     "add_verdict",
     "all_scores",
     "authenticate",
     "claim_job",
+    "confirmed_normals",
+    "copy_training_images",
     "count_images",
     "count_model_verdicts",
     "count_scores",
     "count_users",
     "create_batch",
+    "create_child_version",
     "create_job",
     "create_model_version",
     "create_project",
@@ -166,7 +183,9 @@ __all__ = [
     "mark_model_failed",
     "mark_model_ready",
     "model_names",
+    "parent_ids",
     "record_audit",
+    "record_training_images",
     "request_cancel",
     "requeue_job",
     "require_project_by_name",
@@ -178,7 +197,12 @@ __all__ = [
     "set_model_job",
     "set_password",
     "set_role",
+    "settle_training_images",
+    "source_counts",
     "store_version",
+    "trainable_images",
+    "training_entries",
+    "training_image_ids",
     "update_progress",
     "upsert_score",
     "usernames",

@@ -27,12 +27,19 @@ def create_model_version(
     config: dict[str, Any] | None = None,
     training_image_count: int = 0,
     job_id: int | None = None,
+    parent_id: int | None = None,
     actor: User | None = None,
 ) -> ModelVersion:
-    """Register a model version in status "pending" (its training job fills in the rest)."""
+    """Register a model version in status "pending" (its training job fills in the rest);
+    ``parent_id`` names the model version it is retrained from (same project)."""
     if actor is not None:
         require_role(actor, Role.REVIEWER, action="train models")
     get_project(session, project_id)
+    if parent_id is not None and get_model_version(session, parent_id).project_id != project_id:
+        raise InvalidValueError(
+            f"model version {parent_id} belongs to another project; retrain from a model of "
+            "this project"
+        )
     if training_image_count < 0:
         raise InvalidValueError(
             f"training_image_count must be 0 or more, got {training_image_count}"
@@ -47,6 +54,7 @@ def create_model_version(
         status=ModelStatus.PENDING.value,
         training_image_count=training_image_count,
         job_id=job_id,
+        parent_id=parent_id,
         created_by=actor.id if actor is not None else None,
     )
     session.add(model)
@@ -57,7 +65,12 @@ def create_model_version(
         entity_type="model_version",
         entity_id=model.id,
         user=actor,
-        details={"name": model.name, "variant": model.variant, "backbone": model.backbone},
+        details={
+            "name": model.name,
+            "variant": model.variant,
+            "backbone": model.backbone,
+            **({"parent_id": parent_id} if parent_id is not None else {}),
+        },
     )
     return model
 
@@ -157,3 +170,16 @@ def model_names(session: Session, model_version_ids: Iterable[int]) -> dict[int,
         )
     )
     return {int(i): (str(name), str(variant)) for i, name, variant in rows}
+
+
+def parent_ids(session: Session, model_version_ids: Iterable[int]) -> dict[int, int]:
+    """The parent of each model version among `model_version_ids` that was retrained from one."""
+    ids = sorted(set(model_version_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(ModelVersion.id, ModelVersion.parent_id).where(
+            ModelVersion.id.in_(ids), ModelVersion.parent_id.is_not(None)
+        )
+    )
+    return {int(i): int(p) for i, p in rows if p is not None}

@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from db.models import BatchPurpose, Image, ImageBatch, KnownLabel
-from db.repositories import image_file_path
+from db.models import Image
+from db.repositories import image_file_path, trainable_images
 
 _IN_CHUNK = 500  # ids per IN (...) list, well below every database's parameter limit
 
@@ -34,17 +34,10 @@ def training_images(
     category: str | None,
 ) -> list[JobImage]:
     """Normal training images: the train batches' images (or exactly ``image_ids``), of
-    ``category`` when given, never those whose known label is anomalous."""
-    query = select(Image).where(Image.project_id == project_id)
-    if category is not None:
-        query = query.where(Image.category == category)
-    query = query.where(
-        (Image.known_label.is_(None)) | (Image.known_label != KnownLabel.ANOMALOUS.value)
-    )
+    ``category`` when given, never those whose known label is anomalous (the store's
+    ``trainable_images`` rule)."""
+    query = trainable_images(project_id, category, train_batches=image_ids is None)
     if image_ids is None:
-        query = query.join(ImageBatch, ImageBatch.id == Image.batch_id).where(
-            ImageBatch.purpose == BatchPurpose.TRAIN.value
-        )
         return _load(session, data_dir, query, Image.batch_id, batch_ids)
     return _load(session, data_dir, query, Image.id, image_ids)
 

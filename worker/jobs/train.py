@@ -24,6 +24,7 @@ from db.repositories import (
     mark_model_failed,
     mark_model_ready,
     save_threshold,
+    settle_training_images,
 )
 from jobspec import TrainSpec, model_version_of
 from worker.errors import JobCancelled, JobInputError
@@ -128,6 +129,7 @@ class TrainJob(JobBody):
                 config=json.loads(config.to_json()),
                 training_image_count=result.n_train + result.n_calibration,
             )
+            settle_training_images(session, model_id, _used_image_ids(result.failures, images))
             threshold_id = None
             if usable and threshold is not None:
                 saved = save_threshold(
@@ -310,6 +312,12 @@ def _failure_notes(
     return [
         {"image": names.get(f.source, Path(f.source).name), "reason": f.reason} for f in failures
     ]
+
+
+def _used_image_ids(failures: Sequence[ImageLoadError], images: Sequence[JobImage]) -> list[int]:
+    """The ids of the images the training read (every image but the unreadable ones)."""
+    skipped = {f.source for f in failures}
+    return [image.id for image in images if str(image.path) not in skipped]
 
 
 def _failure_summary(failures: Sequence[Mapping[str, str]], total: int) -> str:
