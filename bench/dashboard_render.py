@@ -72,6 +72,7 @@ def build_store(data_dir: Path, *, images: int, verdicts: int, image_size: int, 
     from db.session import make_engine, make_session_factory, session_scope
     from db.settings import StoreSettings
     from db.storage import image_relative_path, store_image_bytes
+    from jobspec import DEFAULT_HEATMAP_METHOD
 
     settings = StoreSettings.from_env()
     upgrade_to_head(settings.database_url)
@@ -139,7 +140,7 @@ def build_store(data_dir: Path, *, images: int, verdicts: int, image_size: int, 
                 model_version_id=model.id,
                 score=float(scores[index]),
                 percentile=100.0 * rank / len(calibration),
-                heatmap_png=heatmaps[index % len(heatmaps)],
+                heatmap_pngs={DEFAULT_HEATMAP_METHOD.value: heatmaps[index % len(heatmaps)]},
             )
         save_threshold(
             session, model_version_id=model.id, value=1.5, method="manual", actor=reviewer
