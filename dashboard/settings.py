@@ -25,6 +25,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("Models", "compare", "Compare", ":material/compare:"),
     PageSpec("Review", "review", "Review", ":material/fact_check:"),
     PageSpec("Review", "thresholds", "Thresholds", ":material/tune:"),
+    PageSpec("Review", "drift", "Drift", ":material/trending_up:"),
     PageSpec("Export", "export", "Export", ":material/download:"),
     PageSpec("Admin", "users", "Users", ":material/group:", "admin"),
 )

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import context
+from dashboard.drift_warning import drift_warning
 from dashboard.review_pictures import show_pictures
 from dashboard.services import heatmaps
 from dashboard.services import models as models_service
@@ -271,6 +272,7 @@ def render() -> None:
     categories = review_service.categories(context.session_factory(), project_id)
     batches = project_service.batches(context.session_factory(), project_id)
     queue, model = _controls(models, categories, batches)
+    drift_warning(queue.model_version_id)
     _panel(queue, model)
 
 

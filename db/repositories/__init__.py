@@ -1,6 +1,14 @@
 """Repository functions: each takes a session, flushes, and never commits."""
 
 from db.repositories.audit import list_audit, record_audit
+from db.repositories.batch_scores import (
+    BatchScores,
+    ScoredBatch,
+    batch_scores,
+    batch_verdict_labels,
+    newest_scored_batch,
+    scored_batches,
+)
 from db.repositories.images import (
     UNLABELLED,
     count_images,
@@ -114,16 +122,20 @@ from db.repositories.verdicts import (
 
 __all__ = [
     "UNLABELLED",
+    "BatchScores",
     "ConfirmedNormal",
     "LabelledScore",
     "ScoreOrder",
     "ScorePage",
     "ScoreRow",
+    "ScoredBatch",
     "ScoredImage",
     "TrainingEntry",
     "add_verdict",
     "all_scores",
     "authenticate",
+    "batch_scores",
+    "batch_verdict_labels",
     "claim_job",
     "confirmed_normals",
     "copy_training_images",
@@ -183,6 +195,7 @@ __all__ = [
     "mark_model_failed",
     "mark_model_ready",
     "model_names",
+    "newest_scored_batch",
     "parent_ids",
     "record_audit",
     "record_training_images",
@@ -191,6 +204,7 @@ __all__ = [
     "require_project_by_name",
     "restore_threshold",
     "save_threshold",
+    "scored_batches",
     "scored_categories",
     "set_active",
     "set_known_label",

@@ -66,7 +66,7 @@ def test_navigation_sections_by_role(role: str, sections: list[str]) -> None:
     nav = pages_for(role)
     assert list(nav) == sections
     assert [p.title for p in nav["Models"]] == ["Train", "Jobs", "Compare"]
-    assert [p.title for p in nav["Review"]] == ["Review", "Thresholds"]
+    assert [p.title for p in nav["Review"]] == ["Review", "Thresholds", "Drift"]
     assert ("Admin" in nav) == (role == "admin")
     assert pages_for("stranger") == {}
 
