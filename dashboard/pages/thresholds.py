@@ -9,6 +9,8 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts, context
+from dashboard.carry_over_panel import carry_over_offer
+from dashboard.drift_warning import drift_warning
 from dashboard.services import metrics
 from dashboard.services import models as models_service
 from dashboard.services import threshold_methods as methods
@@ -478,6 +480,7 @@ def render() -> None:
         )
     )
     key = context.models_data_key([model_id])
+    drift_warning(model_id, key)
     categories = _categories(key, model_id)
     choice = middle.selectbox("Scope", [ALL_CATEGORIES, *categories], key="adn_thr_category")
     category = None if choice == ALL_CATEGORIES else choice
@@ -500,6 +503,10 @@ def render() -> None:
     )
     if not data.has_both_classes:
         _no_labels_message(data, known_available, use_known)
+    if carry_over_offer(by_id[model_id], category, use_known):
+        for state_key in _keys(model_id, category).values():
+            st.session_state.pop(state_key, None)
+        st.rerun()
     explorer(model_id, category, data, active)
     _versions(model_id, category)
 
