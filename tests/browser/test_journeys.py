@@ -9,9 +9,7 @@ is saved as ``artifacts/screenshots/<page>.png``.
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,77 +19,23 @@ from sqlalchemy import func, select
 
 from dashboard.auth_routes import SESSION_COOKIE
 from db.models import Heatmap, Image, ImageBatch, Job, Score, Threshold, User, Verdict
-from db.session import make_engine, make_session_factory, session_scope
-from db.settings import StoreSettings
+from tests.browser.driving import (
+    JOB_TIMEOUT_S,
+    RENDER_TIMEOUT_MS,
+    Store,
+    choose,
+    go_to,
+    idle,
+    job_status,
+    metrics,
+    shoot,
+    upload,
+)
 from tests.browser.stack import ADMIN_PASSWORD, Stack
 from tests.fixtures.synthetic import defect_image, textured_image
 from worker.report import REFRESH_S, REPORTS_FOLDER
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
-
-JOB_TIMEOUT_S = 420.0
-RENDER_TIMEOUT_MS = 60_000
-
-
-class Store:
-    """Read-only look at the studio's database from the test."""
-
-    def __init__(self, data_dir: Path) -> None:
-        settings = StoreSettings.from_values(data_dir=data_dir)
-        self.engine = make_engine(settings.database_url)
-        self.factory = make_session_factory(self.engine)
-
-    def scalar(self, query: Any) -> Any:
-        with session_scope(self.factory) as session:
-            return session.scalar(query)
-
-    def rows(self, query: Any) -> list[Any]:
-        with session_scope(self.factory) as session:
-            return list(session.execute(query).all())
-
-    def wait_for(self, what: str, check: Callable[[], Any], timeout_s: float) -> Any:
-        """Poll ``check`` until it returns something truthy, or fail after ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(1.0)
-        pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-def idle(page: Any) -> None:
-    """Wait until Streamlit has finished running the script."""
-    page.wait_for_timeout(400)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(
-        state="hidden", timeout=RENDER_TIMEOUT_MS
-    )
-    page.wait_for_timeout(300)
-
-
-def go_to(page: Any, link: str, heading: str) -> None:
-    """Open a page from the sidebar navigation (keeps the browser session); the page's title
-    starts with ``heading``."""
-    from playwright.sync_api import expect
-
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=link, exact=True).click()
-    title = re.compile("^" + re.escape(heading))
-    expect(page.get_by_role("heading", level=1, name=title)).to_be_visible()
-    idle(page)
-
-
-def shoot(page: Any, folder: Path, name: str) -> None:
-    """A screenshot of the whole page: the viewport grows to the content, then shrinks back."""
-    height = page.evaluate(
-        "() => Math.max(...Array.from(document.querySelectorAll("
-        '\'[data-testid="stMain"], [data-testid="stMainBlockContainer"]\''
-        ")).map(e => e.scrollHeight), 800)"
-    )
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": int(height) + 120})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-    page.set_viewport_size(size)
 
 
 def write_images(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -106,33 +50,6 @@ def write_images(folder: Path) -> tuple[list[Path], list[Path]]:
         defect_image(64, seed=200 + i)[0].save(inspect / f"defect_{i}.png")
     (inspect / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not an image" * 40)
     return sorted(train.iterdir()), sorted(inspect.iterdir())
-
-
-def upload(page: Any, name: str, files: list[Path], *, inspect: bool) -> None:
-    """Fill the upload form and wait for the per-file results."""
-    from playwright.sync_api import expect
-
-    if inspect:
-        page.get_by_text("images to inspect", exact=True).click()
-        idle(page)
-    page.get_by_role("textbox", name="Batch name").fill(name)
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
-        [str(f) for f in files]
-    )
-    expect(page.get_by_text(files[-1].name)).to_be_visible()
-    page.get_by_role("button", name="Upload batch", exact=True).click()
-    expect(page.get_by_text(f"Upload into batch '{name}'")).to_be_visible(timeout=RENDER_TIMEOUT_MS)
-    idle(page)
-
-
-def choose(page: Any, label: str, option: str) -> None:
-    """Pick the option that contains ``option`` in the multiselect labelled ``label``."""
-    field = page.get_by_test_id("stMultiSelect").filter(has_text=label).locator("input")
-    field.click()
-    # Typing filters the list and opens it even when the click only focused the field.
-    field.press_sequentially(option)
-    page.get_by_role("option", name=option).first.click()
-    page.keyboard.press("Escape")
 
 
 def wait_for_cookie(
@@ -162,20 +79,6 @@ def silence_worker_reports(data_dir: Path) -> None:
             report = json.loads(path.read_text())
         report["updated_at"] = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
         path.write_text(json.dumps(report))
-
-
-def metrics(page: Any) -> dict[str, str]:
-    """Streamlit metrics on the page as label -> value."""
-    out: dict[str, str] = {}
-    for text in page.locator('[data-testid="stMetric"]').all_inner_texts():
-        parts = [p.strip() for p in text.split("\n") if p.strip()]
-        if len(parts) >= 2:
-            out[parts[0]] = parts[1]
-    return out
-
-
-def job_status(store: Store, kind: str) -> str | None:
-    return store.scalar(select(Job.status).where(Job.kind == kind).order_by(Job.id.desc()))
 
 
 def test_journeys_end_to_end(
