@@ -176,7 +176,7 @@ def _model_label(
 def cancel_job(factory: SessionFactory, job_id: int, *, actor_id: int) -> str:
     """Ask a job to stop; returns its status afterwards. A queued training job is cancelled
     at once, and its pending model version marked failed."""
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         job = request_cancel(session, job_id, actor=get_user(session, actor_id))
         if job.kind == "train" and job.status == JobStatus.CANCELLED.value:
             model_id = model_version_of(job.params_json)
@@ -190,7 +190,7 @@ def cancel_job(factory: SessionFactory, job_id: int, *, actor_id: int) -> str:
 def retry_job(factory: SessionFactory, job_id: int, *, actor_id: int) -> SendResult:
     """Queue a new job with the same parameters as a failed or cancelled one (a training job
     gets a new pending model version), commit, then send it. The result names the new job."""
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         new_id, kind = _write_retry(session, job_id, actor=get_user(session, actor_id))
     return send_jobs([(new_id, kind)])[0]
 

@@ -233,7 +233,7 @@ def queue_retraining(
     """Create the child model version (lineage recorded) and its train job, commit, then send
     the job; reviewers and admins only. With the workers' ``weights`` report, a backbone none of
     them has weights for is refused."""
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         queued, plan = write_retraining(
             session, request, actor=get_user(session, actor_id), weights=weights
         )

@@ -146,7 +146,7 @@ def save_verdict(
 ) -> int:
     """Append a verdict by the user ``actor_id`` (reviewer or admin; else
     ``PermissionDeniedError``) and commit it; returns the verdict id."""
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         actor = get_user(session, actor_id)
         verdict = add_verdict(
             session,

@@ -387,7 +387,7 @@ def save_version(
 ) -> ThresholdVersion:
     """Save and commit a new active version with the metrics at that value (reviewers and
     admins)."""
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         actor = get_user(session, actor_id)
         row = save_threshold(
             session,
@@ -410,7 +410,7 @@ def restore_version(
     factory: SessionFactory, *, actor_id: int, threshold_id: int
 ) -> ThresholdVersion:
     """Make an older version active again and commit (reviewers and admins)."""
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         row = restore_threshold(session, threshold_id, actor=get_user(session, actor_id))
         names = usernames(session, [row.created_by] if row.created_by else [])
         return _version(row, names)

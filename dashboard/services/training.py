@@ -177,7 +177,7 @@ def queue_training(
     refusal = weights_refusal(weights or {}, request.backbone)
     if refusal is not None:
         raise InvalidValueError(refusal)
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         queued = _write_training(session, request, actor=get_user(session, actor_id))
     return _send(queued)
 
@@ -193,7 +193,7 @@ def queue_scoring(
 ) -> SentJob:
     """Create one queued score job for a ready model version and the chosen batches (storing a
     heatmap per image by each of ``heatmap_methods``), commit, then send it."""
-    with session_scope(factory) as session:
+    with session_scope(factory, immediate=True) as session:
         queued = _write_scoring(
             session,
             project_id=project_id,

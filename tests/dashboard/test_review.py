@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
 from dashboard.services import review as service
 from db.errors import PermissionDeniedError
-from db.repositories import get_image, list_scores, verdict_history
+from db.repositories import get_image, list_scores, record_audit, verdict_history
 from db.session import session_scope
 from tests.dashboard.conftest import OpenPage, StudioData
 
@@ -121,6 +124,41 @@ def test_service_refuses_a_viewer_verdict(studio: StudioData) -> None:
         )
     with session_scope(studio.factory) as session:
         assert verdict_history(session, image_id) == []
+
+
+def test_a_verdict_is_saved_while_a_worker_writes(
+    studio: StudioData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker committing (a heartbeat, a chunk of scores) between the verdict's first read and
+    its write must not fail it with "database is locked": the write lock is taken first."""
+    image_id = studio.inspect_batch.image_ids[0]
+    original = service.get_user
+    writers: list[threading.Thread] = []
+
+    def worker_write() -> None:
+        with session_scope(studio.factory) as session:
+            record_audit(session, action="worker.heartbeat", entity_type="job", entity_id=1)
+
+    def read_then_let_a_worker_write(session: Session, user_id: int) -> Any:
+        user = original(session, user_id)
+        writer = threading.Thread(target=worker_write)
+        writer.start()
+        writer.join(timeout=1.0)  # finishes at once unless the verdict holds the write lock
+        writers.append(writer)
+        return user
+
+    monkeypatch.setattr(service, "get_user", read_then_let_a_worker_write)
+    service.save_verdict(
+        studio.factory,
+        actor_id=studio.users["reviewer"].id,
+        image_id=image_id,
+        label="normal",
+        model_version_id=studio.model.id,
+    )
+    for writer in writers:
+        writer.join(timeout=60)
+    with session_scope(studio.factory) as session:
+        assert [v.label for v in verdict_history(session, image_id)] == ["normal"]
 
 
 def test_batch_filter_limits_the_queue_and_its_progress(
