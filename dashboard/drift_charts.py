@@ -78,6 +78,8 @@ def trend_figure(view: DriftView) -> go.Figure:
     )
     figure.update_yaxes(title_text="%", rangemode="tozero", row=1, col=1)
     figure.update_yaxes(title_text="PSI", rangemode="tozero", row=2, col=1)
+    # Minutes at most: a single batch otherwise gets ticks a millisecond apart.
+    figure.update_xaxes(tickformat="%Y-%m-%d %H:%M", hoverformat="%Y-%m-%d %H:%M:%S")
     figure.update_xaxes(title_text="Batch uploaded", row=2, col=1)
     figure.update_layout(margin=_MARGIN, height=520, showlegend=False)
     return figure
