@@ -17,7 +17,9 @@ def _plan_text(plan: retrain.RetrainPlan) -> str:
     return (
         f"The new version trains on **{plan.parent_images}** of the parent's training images "
         f"plus **{len(plan.added)}** confirmed normal(s), newest first (of {plan.available} "
-        f"the parent did not train on), with the parent's variant, backbone "
+        f"the parent did not train on; each used {retrain.CONFIRMED_NORMAL_REPEATS} times, so "
+        "the few parts of a new lot weigh against the many of the old), with the parent's "
+        "variant, backbone "
         f"({plan.backbone}), {scope} and the {plan.preset} schedule. It starts from its own "
         "calibration threshold."
     )

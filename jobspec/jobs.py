@@ -3,7 +3,12 @@
 Train job (kind ``train``)::
 
     {"model_version_id": int, "batch_ids": [int, ...], "image_ids": [int, ...] | null,
-     "category": str | null, "preset": "fast" | "paper" | "tiny", "overrides": {...}}
+     "category": str | null, "preset": "fast" | "paper" | "tiny", "overrides": {...},
+     "repeat_ids": [int, ...], "repeats": int}
+
+``repeat_ids`` (a part of ``image_ids``; optional, written only when used) are each used
+``repeats`` times in training: a retraining gives the few normals reviewers confirmed of a new lot
+that weight (``MAX_REPEATS`` at most).
 
 The model version row holds the name, variant and backbone; one job per variant. Training images
 are the normal images of ``batch_ids`` whose batch purpose is ``train`` (only ``image_ids`` when
@@ -40,6 +45,9 @@ from jobspec.vocabulary import (
     values_of,
 )
 
+# The most times one training image may be used (a retraining's confirmed normals).
+MAX_REPEATS = 10
+
 
 @dataclass(frozen=True)
 class TrainSpec:
@@ -51,6 +59,8 @@ class TrainSpec:
     category: str | None = None
     preset: Preset = Preset.FAST
     overrides: Overrides = field(default_factory=Overrides)
+    repeat_ids: tuple[int, ...] = ()
+    repeats: int = 1
 
     kind = JobKind.TRAIN
 
@@ -68,10 +78,11 @@ class TrainSpec:
             raise JobSpecError(
                 f"train job: the {self.preset} preset scores at most {most} test views, got {views}"
             )
+        _check_repeats(self)
 
     def to_params(self) -> dict[str, Any]:
         """The stored JSON form."""
-        return {
+        params = {
             "model_version_id": self.model_version_id,
             "batch_ids": list(self.batch_ids),
             "image_ids": None if self.image_ids is None else list(self.image_ids),
@@ -79,6 +90,13 @@ class TrainSpec:
             "preset": self.preset.value,
             "overrides": self.overrides.to_dict(),
         }
+        if self.repeat_ids:
+            params |= {"repeat_ids": list(self.repeat_ids), "repeats": self.repeats}
+        return params
+
+    def copies_of(self, image_id: int) -> int:
+        """How many times the image is used in training."""
+        return self.repeats if image_id in self.repeat_ids else 1
 
     @classmethod
     def from_params(cls, params: Any) -> TrainSpec:
@@ -87,7 +105,7 @@ class TrainSpec:
             "train",
             params,
             required=("model_version_id", "batch_ids", "preset"),
-            optional=("image_ids", "category", "overrides"),
+            optional=("image_ids", "category", "overrides", "repeat_ids", "repeats"),
         )
         try:
             overrides = Overrides.from_dict(data.get("overrides"))
@@ -100,6 +118,8 @@ class TrainSpec:
             category=data.get("category"),
             preset=data["preset"],
             overrides=overrides,
+            repeat_ids=_ids("train job: repeat_ids", data.get("repeat_ids", [])),
+            repeats=data.get("repeats", 1),
         )
 
 
@@ -163,6 +183,18 @@ def model_version_of(params: Any) -> int | None:
     params are malformed; for listings and clean-up, which must not fail on a bad row."""
     value = params.get("model_version_id") if isinstance(params, Mapping) else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _check_repeats(spec: TrainSpec) -> None:
+    object.__setattr__(spec, "repeat_ids", _ids("train job: repeat_ids", spec.repeat_ids))
+    object.__setattr__(spec, "repeats", _whole("train job: repeats", spec.repeats, minimum=1))
+    if spec.repeats > MAX_REPEATS:
+        raise JobSpecError(f"train job: repeats must be at most {MAX_REPEATS}, got {spec.repeats}")
+    if not spec.repeat_ids:
+        return
+    outside = sorted(set(spec.repeat_ids) - set(spec.image_ids or ()))
+    if outside:
+        raise JobSpecError(f"train job: repeat_ids must be among image_ids; {outside[:5]} are not")
 
 
 def _heatmap_methods(value: Any) -> tuple[str, ...]:

@@ -45,6 +45,10 @@ from jobspec import JobSpecError, Overrides, Preset, TrainSpec, values_of
 logger = logging.getLogger(__name__)
 
 DEFAULT_CAP = 200
+# Each confirmed normal is used this many times in the child's training: a few normals of a new
+# lot among hundreds of the old recover more of the lost AUROC (bench/results/drift-feedback.md).
+CONFIRMED_NORMAL_REPEATS = 3
+CONFIRMED = TrainingSource.CONFIRMED_NORMAL.value
 MAX_CAP = 100_000
 _CHUNK = 500
 
@@ -274,6 +278,10 @@ def write_retraining(
             category=plan.category,
             preset=Preset(plan.preset),
             overrides=selection.overrides,
+            repeat_ids=tuple(
+                sorted(e.image_id for e in selection.entries if e.source == CONFIRMED)
+            ),
+            repeats=CONFIRMED_NORMAL_REPEATS,
         )
     except JobSpecError as exc:
         raise InvalidValueError(str(exc)) from exc

@@ -147,3 +147,20 @@ def test_the_model_version_of_any_stored_params() -> None:
     assert model_version_of({"model_version_id": 7, "batch_ids": "junk"}) == 7
     for bad in (None, [], {}, {"model_version_id": "3"}, {"model_version_id": True}):
         assert model_version_of(bad) is None
+
+
+def test_train_specs_repeat_named_images_and_keep_the_older_form() -> None:
+    base = {**GOOD_TRAIN, "image_ids": [3, 4, 5]}
+    assert "repeat_ids" not in TrainSpec.from_params(base).to_params()  # unused: not written
+    spec = TrainSpec.from_params({**base, "repeat_ids": [5, 4], "repeats": 3})
+    assert spec.repeat_ids == (5, 4) and spec.repeats == 3
+    assert [spec.copies_of(i) for i in (3, 4, 5)] == [1, 3, 3]
+    assert TrainSpec.from_params(spec.to_params()) == spec
+    with pytest.raises(JobSpecError, match=r"repeat_ids must be among image_ids; \[9\]"):
+        TrainSpec.from_params({**base, "repeat_ids": [9], "repeats": 2})
+    with pytest.raises(JobSpecError, match="repeats must be at most 10"):
+        TrainSpec.from_params({**base, "repeat_ids": [3], "repeats": 11})
+    with pytest.raises(JobSpecError, match="repeats must be a whole number >= 1"):
+        TrainSpec.from_params({**base, "repeat_ids": [3], "repeats": 0})
+    with pytest.raises(JobSpecError, match="repeat_ids must be among image_ids"):
+        TrainSpec.from_params({**GOOD_TRAIN, "repeat_ids": [3], "repeats": 2})  # batches only

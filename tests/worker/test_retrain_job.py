@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.services.retrain import RetrainRequest, write_retraining
+from dashboard.services.retrain import (
+    CONFIRMED_NORMAL_REPEATS,
+    RetrainRequest,
+    write_retraining,
+)
 from db.models import Image
 from db.repositories import (
     add_verdict,
@@ -59,7 +63,11 @@ def test_a_child_trains_on_its_lineage_and_calibrates_itself(
 
     child = model_row(factory, queued.model_version_id)
     result = job_row(factory, queued.job_id).result_json or {}
-    assert result["train_images"] + result["calibration_images"] == len(readable) + 1
+    # The confirmed normal is used CONFIRMED_NORMAL_REPEATS times; the unreadable one not at all.
+    used = len(readable) + CONFIRMED_NORMAL_REPEATS
+    assert result["train_images"] + result["calibration_images"] == used
+    failures = (child.metrics_json or {})["failures"]
+    assert [f["image"] for f in failures] == ["check_000.png"]  # listed once, not per copy
     assert child.training_image_count == len(readable) + 1
     with session_scope(factory) as session:
         entries = {e.image_id: e.source for e in training_entries(session, child.id)}

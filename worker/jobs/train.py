@@ -76,7 +76,7 @@ class TrainJob(JobBody):
         temp_dir = artifacts.make_temp_dir(data_dir, model_id)
         try:
             ctx.reporter.report(0.0, f"loading {len(images)} training images", force=True)
-            result = _train(ctx, config, images)
+            result = _train(ctx, config, images, spec)
             ctx.check()
             ctx.reporter.report(_TRAIN_SHARE, "saving the model", force=True)
             result.detector.save(
@@ -120,6 +120,7 @@ class TrainJob(JobBody):
         ctx.before_success()
         with ctx.session(immediate=True) as session:
             ctx.lease.hold(session)
+            used = _used_image_ids(result.failures, images)
             mark_model_ready(
                 session,
                 model_id,
@@ -127,9 +128,9 @@ class TrainJob(JobBody):
                 metrics=metrics,
                 calibration=json_safe(calibration.to_dict()),
                 config=json.loads(config.to_json()),
-                training_image_count=result.n_train + result.n_calibration,
+                training_image_count=len(used),  # distinct images; repeats count once
             )
-            settle_training_images(session, model_id, _used_image_ids(result.failures, images))
+            settle_training_images(session, model_id, used)
             threshold_id = None
             if usable and threshold is not None:
                 saved = save_threshold(
@@ -257,7 +258,10 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _train(ctx: JobContext, config: DetectorConfig, images: Sequence[JobImage]) -> TrainResult:
+def _train(
+    ctx: JobContext, config: DetectorConfig, images: Sequence[JobImage], spec: TrainSpec
+) -> TrainResult:
+    """Train on ``images``, each as many times as the spec says (``TrainSpec.copies_of``)."""
     import engine
 
     def on_progress(progress: TrainProgress) -> None:
@@ -270,7 +274,7 @@ def _train(ctx: JobContext, config: DetectorConfig, images: Sequence[JobImage]) 
     try:
         return engine.train(
             config,
-            [str(image.path) for image in images],
+            [str(image.path) for image in images for _ in range(spec.copies_of(image.id))],
             on_progress=on_progress,
             should_cancel=ctx.should_stop,
         )
@@ -309,8 +313,10 @@ def _failure_notes(
     failures: Sequence[ImageLoadError], images: Sequence[JobImage]
 ) -> list[dict[str, str]]:
     names = {str(image.path): image.name for image in images}
+    once = {f.source: f for f in failures}  # a repeated image fails once per copy
     return [
-        {"image": names.get(f.source, Path(f.source).name), "reason": f.reason} for f in failures
+        {"image": names.get(f.source, Path(f.source).name), "reason": f.reason}
+        for f in once.values()
     ]
 
 
