@@ -84,6 +84,9 @@ def score(page: Any, store: Store, stack: Stack, model: str | re.Pattern[str], c
     """Score the new lot with ``model`` from the Train page; wait for the job."""
     from playwright.sync_api import expect
 
+    # Through another page: a click on the open page's own link may not run it again, and the
+    # model that just became ready must be in the list.
+    go_to(page, "Jobs", "Jobs")
     go_to(page, "Train", "Train & score")
     pick(page, "Model version", model)
     choose(page, "Batches to score", "lot 2")
