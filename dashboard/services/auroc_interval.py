@@ -2,7 +2,8 @@
 :data:`BOOTSTRAP_MAX_IMAGES` images, DeLong's normal interval above it.
 
 At that size the two agree to a fraction of a point (the tests check it), while the bootstrap's
-cost grows with the images times the resamples (3.5 s per model at 100,000 images).
+cost grows with the images times the resamples (``bench/results/browser-pages.md``: Compare's
+first open at 100,000 images).
 """
 
 from __future__ import annotations
