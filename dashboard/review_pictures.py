@@ -60,34 +60,33 @@ def preferred_method(methods: list[str], wanted: str | None) -> str:
 
 def _method_choice(place: DeltaGenerator, methods: list[str]) -> str:
     # The choice is remembered across images; an image without that method shows another.
-    wanted = st.session_state.get(METHOD_KEY)
-    method = preferred_method(methods, wanted)
+    method = preferred_method(methods, st.session_state.get(METHOD_KEY))
     if len(methods) == 1:
         place.caption(f"Heatmap: {method_label(method)}")
         return method
-    chosen = place.selectbox(
-        "Heatmap",
-        methods,
-        index=methods.index(method),
-        format_func=method_label,
-        key=f"{METHOD_KEY}_pick",
-    )
-    st.session_state[METHOD_KEY] = chosen
-    return str(chosen)
+    return _remembered_pick(place, "Heatmap", methods, method, METHOD_KEY)
 
 
 def _second_choice(methods: list[str], first: str) -> str:
     others = [m for m in methods if m != first]
     wanted = st.session_state.get(SECOND_METHOD_KEY)
     second = wanted if wanted in others else others[0]
-    chosen = st.selectbox(
-        "Beside it",
-        others,
-        index=others.index(second),
+    return _remembered_pick(st.container(), "Beside it", others, second, SECOND_METHOD_KEY)
+
+
+def _remembered_pick(
+    place: DeltaGenerator, label: str, options: list[str], current: str, key: str
+) -> str:
+    """A method picker starting at ``current``; the pick is kept under ``key`` for the next
+    image (whose options may differ, so the widget's own state cannot hold it)."""
+    chosen = place.selectbox(
+        label,
+        options,
+        index=options.index(current),
         format_func=method_label,
-        key=f"{SECOND_METHOD_KEY}_pick",
+        key=f"{key}_pick",
     )
-    st.session_state[SECOND_METHOD_KEY] = chosen
+    st.session_state[key] = chosen
     return str(chosen)
 
 

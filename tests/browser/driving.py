@@ -56,6 +56,13 @@ def idle(page: Any) -> None:
     page.wait_for_timeout(300)
 
 
+def sign_in(page: Any, password: str, user: str = "admin") -> None:
+    """Fill the sign-in form on the open page and press Sign in."""
+    page.get_by_role("textbox", name="User name").fill(user)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
 def go_to(page: Any, link: str, heading: str) -> None:
     """Open a page from the sidebar navigation (keeps the browser session); the page's title
     starts with ``heading``."""

@@ -26,6 +26,7 @@ from tests.browser.driving import (
     idle,
     job_status,
     shoot,
+    sign_in,
     upload,
 )
 from tests.browser.stack import ADMIN_PASSWORD, Stack
@@ -106,9 +107,7 @@ def test_a_new_lot_is_flagged_and_a_child_learns_it(
     train_files, lot_files = write_images(tmp_path / "files")
     try:
         page.goto(studio_stack.url)
-        page.get_by_role("textbox", name="User name").fill("admin")
-        page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
+        sign_in(page, ADMIN_PASSWORD)
         expect(page.get_by_role("heading", name="Projects & upload")).to_be_visible()
         idle(page)
         page.get_by_role("textbox", name="Project name").fill("Drift line")

@@ -29,6 +29,7 @@ from tests.browser.driving import (
     job_status,
     metrics,
     shoot,
+    sign_in,
     upload,
 )
 from tests.browser.stack import ADMIN_PASSWORD, Stack
@@ -92,13 +93,10 @@ def test_journeys_end_to_end(
     try:
         # Sign in (the first admin was created by the launcher from ADN_ADMIN_PASSWORD).
         page.goto(studio_stack.url)
-        page.get_by_role("textbox", name="User name").fill("admin")
-        page.get_by_role("textbox", name="Password").fill("wrong-password")
-        page.get_by_role("button", name="Sign in", exact=True).click()
+        sign_in(page, "wrong-password")
         expect(page.get_by_text("Wrong user name or password")).to_be_visible()
         shoot(page, screenshots, "sign_in")
-        page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
+        sign_in(page, ADMIN_PASSWORD)
         expect(page.get_by_role("heading", name="Projects & upload")).to_be_visible()
         idle(page)
         # The sign-in lives in an HTTP-only cookie, so a reload keeps it.
@@ -219,9 +217,7 @@ def test_journeys_end_to_end(
         expect(page.get_by_role("textbox", name="User name")).to_be_visible()
         # A bookmark opened while signed out leads to its page once signed in.
         page.goto(f"{studio_stack.url}/users")
-        page.get_by_role("textbox", name="User name").fill("admin")
-        page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
+        sign_in(page, ADMIN_PASSWORD)
         expect(page.get_by_role("heading", name="Users")).to_be_visible()
     except Exception:
         shoot(page, screenshots, "failure")

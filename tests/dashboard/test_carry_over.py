@@ -6,19 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dashboard.services import carry_over, retrain
+from dashboard.services import carry_over
 from dashboard.services import threshold_methods as methods
 from db.errors import InvalidValueError, PermissionDeniedError
 from db.repositories import (
-    add_verdict,
     get_active_threshold,
     get_user,
-    mark_model_ready,
     save_threshold,
-    upsert_score,
 )
 from db.session import session_scope
 from tests.dashboard.conftest import StudioData
+from tests.dashboard.lineage import confirm_added_normals, ready_child
 
 CALIBRATION = 0.12
 
@@ -27,11 +25,9 @@ def retrained_child(studio: StudioData, *, parent_method: str = "target_recall")
     """A ready child of the studio's model (normal inspect images 2 and 3 added) scoring every
     inspect image at half the parent's score, with its calibration threshold active; the parent's
     active threshold is by ``parent_method``."""
-    added = studio.inspect_batch.normal_ids[2:]
+    confirm_added_normals(studio)
     with session_scope(studio.factory) as session:
         reviewer = get_user(session, studio.users["reviewer"].id)
-        for image_id in added:
-            add_verdict(session, image_id=image_id, label="normal", user=reviewer)
         params = {"recall": 0.75} if parent_method == "target_recall" else {}
         save_threshold(
             session,
@@ -41,16 +37,8 @@ def retrained_child(studio: StudioData, *, parent_method: str = "target_recall")
             params=params,
             actor=reviewer,
         )
-    done = retrain.queue_retraining(
-        studio.factory,
-        retrain.RetrainRequest(studio.model.id),
-        actor_id=studio.users["reviewer"].id,
-    )
-    child = done.sent.queued.model_version_id
+    child = ready_child(studio)
     with session_scope(studio.factory) as session:
-        mark_model_ready(session, child, artifact_path=f"models/{child}/model.adn")
-        for image_id, value in studio.model.scores.items():
-            upsert_score(session, image_id=image_id, model_version_id=child, score=value / 2)
         # What the train job saves: the child's own calibration threshold.
         save_threshold(
             session,

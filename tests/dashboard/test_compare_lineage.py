@@ -4,32 +4,20 @@ both sides' numbers, and the page says how many."""
 from __future__ import annotations
 
 from dashboard.services import compare as service
-from dashboard.services import retrain
-from db.repositories import add_verdict, get_user, mark_model_ready, save_threshold, upsert_score
+from db.repositories import save_threshold
 from db.session import session_scope
 from tests.dashboard.conftest import OpenPage, StudioData
+from tests.dashboard.lineage import confirm_added_normals, ready_child
 
 PAGE = "dashboard/pages/compare.py"
 
 
 def _ready_child(studio: StudioData) -> tuple[int, list[int]]:
-    """A child of the studio's model that added normal inspect images 2 and 3 (reviewed
-    normal), ready and scored on every inspect image; returns its id and the added images."""
-    added = studio.inspect_batch.normal_ids[2:]
+    """A ready child that added normal inspect images 2 and 3, with a manual threshold; returns
+    its id and the added images."""
+    added = confirm_added_normals(studio)
+    child = ready_child(studio)
     with session_scope(studio.factory) as session:
-        reviewer = get_user(session, studio.users["reviewer"].id)
-        for image_id in added:
-            add_verdict(session, image_id=image_id, label="normal", user=reviewer)
-    done = retrain.queue_retraining(
-        studio.factory,
-        retrain.RetrainRequest(studio.model.id),
-        actor_id=studio.users["reviewer"].id,
-    )
-    child = done.sent.queued.model_version_id
-    with session_scope(studio.factory) as session:
-        mark_model_ready(session, child, artifact_path=f"models/{child}/model.adn")
-        for image_id, value in studio.model.scores.items():
-            upsert_score(session, image_id=image_id, model_version_id=child, score=value / 2)
         save_threshold(session, model_version_id=child, value=0.25, method="manual")
     return child, added
 
