@@ -35,6 +35,7 @@ from engine.data.transforms import to_unit
 from engine.device import autocast_for, resolve_batch_size, select_device
 from engine.evaluation import auroc_with_ci
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
+from engine.models.components.patch_memory import patch_vectors
 from engine.scoring import model_input, prepare_for_device
 from engine.training.trainer import split_calibration
 
@@ -146,16 +147,15 @@ class PatchCore:
                 prepared = model_input(self.model.config, x01)
                 x = self.model.normalize(prepared.contiguous(memory_format=torch.channels_last))
                 with autocast_for(self.device):
-                    if self.config.taps == "stages":
-                        maps = []
-                        for stage, pool in zip(backbone.stages, backbone.pools, strict=True):
-                            x = pool(stage(x))
-                            maps.append(x.float())
-                        maps = maps[1:]
-                    else:
-                        maps = _maps_at_strides(backbone, x, (8, 16))
-                fine = F.avg_pool2d(maps[0], 3, stride=1, padding=1)
-                coarse = F.avg_pool2d(maps[1], 3, stride=1, padding=1)
+                    if self.config.taps != "stages":
+                        yield patch_vectors(backbone, x, (8, 16))
+                        continue
+                    maps = []
+                    for stage, pool in zip(backbone.stages, backbone.pools, strict=True):
+                        x = pool(stage(x))
+                        maps.append(x.float())
+                fine = F.avg_pool2d(maps[1], 3, stride=1, padding=1)
+                coarse = F.avg_pool2d(maps[2], 3, stride=1, padding=1)
                 coarse = F.interpolate(
                     coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False
                 )
@@ -188,24 +188,6 @@ class PatchCore:
             nearest = knn_scores(self.bank, flat, 1, chunk=2048)
             scores.append(nearest.view(patches.shape[0], -1).amax(dim=1).cpu())
         return torch.cat(scores).double().numpy()
-
-
-def _maps_at_strides(
-    backbone: torch.nn.Module, x: torch.Tensor, strides: Sequence[int]
-) -> list[torch.Tensor]:
-    """The last layer output at each of ``strides`` (input size / map size), float32."""
-    size = x.shape[-1]
-    found: dict[int, torch.Tensor] = {}
-    for stage, pool in zip(backbone.stages, backbone.pools, strict=True):  # type: ignore[arg-type]
-        for layer in [*stage, pool]:
-            x = layer(x)
-            stride = round(size / x.shape[-1])
-            if stride in strides:
-                found[stride] = x.float()
-    missing = [s for s in strides if s not in found]
-    if missing:
-        raise ValueError(f"the backbone has no map at stride {missing}")
-    return [found[s] for s in strides]
 
 
 def run_baselines(

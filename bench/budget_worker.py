@@ -10,6 +10,7 @@ Gaussian and PatchCore-style baselines on the same split and backbone. It writes
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import sys
 import tempfile
@@ -30,9 +31,18 @@ from engine.config import DetectorConfig
 from engine.data.views import view_space
 from engine.errors import TrainingCancelled
 from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
+from engine.models.components.patch_memory import PatchMemory
 from engine.presets import model_for, preset_config
-from engine.scoring import extract_views, flow_scores, test_features, test_view_ids
+from engine.scoring import (
+    extract_views,
+    flow_scores,
+    patch_batches,
+    test_features,
+    test_view_ids,
+    with_patch_term,
+)
 from engine.training import train
+from engine.training.trainer import split_calibration
 
 
 @dataclass(frozen=True)
@@ -55,10 +65,13 @@ class BudgetJob:
     @property
     def key(self) -> str:
         """Identity of the run in the store (``change`` only when set, so that records stored
-        before it existed keep their keys)."""
-        fields = dataclasses.asdict(self)
+        before it existed keep their keys). A default or switch run also names a digest of the
+        config it trains, so a run of an earlier default never stands in for today's."""
+        fields: dict[str, Any] = dataclasses.asdict(self)
         if not self.change:
             del fields["change"]
+        if self.kind != "differnet":
+            fields["config"] = hashlib.sha256(self.config().to_json().encode()).hexdigest()[:12]
         return json.dumps(fields, sort_keys=True)
 
     def config(self) -> DetectorConfig:
@@ -127,13 +140,16 @@ def run(job: BudgetJob, data_dir: Path | None = None) -> dict[str, Any]:
     labels = np.r_[np.zeros(len(images.test_normal)), np.ones(len(images.test_defect))]
     view_ids = test_view_ids(config.model, config.score, config.score.test_views)
     clock, curve, cache = _Clock(), [], {}
+    local = _LocalTerm(config, images.train, test)
 
     def on_epoch(epoch: int, model: AttentDifferNetModel, elapsed: float) -> None:
         started = time.monotonic()
         if "test" not in cache:  # frozen extractor: the test features never change
             cache["test"] = test_features(model, test, view_ids, torch.device("cpu"), 0)
-        auroc = float(roc_auc_score(labels, flow_scores(model, cache["test"])))
-        curve.append({"epoch": epoch, "train_s": clock.training_s(elapsed), "auroc": auroc})
+        scores = local.scores(model, view_ids, flow_scores(model, cache["test"]))
+        auroc = float(roc_auc_score(labels, scores))
+        train_s = clock.training_s(elapsed) + local.fit_s
+        curve.append({"epoch": epoch, "train_s": train_s, "auroc": auroc})
         clock.excluded += time.monotonic() - started
 
     record: dict[str, Any] = {"job": dataclasses.asdict(job), "key": job.key}
@@ -174,13 +190,60 @@ def run(job: BudgetJob, data_dir: Path | None = None) -> dict[str, Any]:
     n_normal = len(images.test_normal)
     drifted = drift_images(test, seed=1000 + job.seed)
     features = {"clean": cache["test"], "drift": test_features(model, drifted, view_ids, device, 0)}
-    record["scores"] = _split(flow_scores(model, features["clean"]), n_normal)
-    record["drift_scores"] = _split(flow_scores(model, features["drift"]), n_normal)
+    flows = {name: flow_scores(model, values) for name, values in features.items()}
+    record["scores"] = _split(with_patch_term(model, flows["clean"], test, device, 0), n_normal)
+    record["drift_scores"] = _split(
+        with_patch_term(model, flows["drift"], drifted, device, 0), n_normal
+    )
+    if model.patch_memory is not None:
+        record["flow_scores"] = _split(flows["clean"], n_normal)
     record["threshold"] = detector.default_threshold
     if job.variant == "none":
         tests = {"clean": test, "drift": drifted}
         record["baselines"] = _baselines(model, images.train, tests, features, config, n_normal)
     return record
+
+
+class _LocalTerm:
+    """The detector's score after any epoch, patch term included, for the AUROC curve.
+
+    The trainer fills its patch memory once, after the last epoch; the curve asks what the
+    detector would have scored had it stopped earlier, so this keeps the same memory (the same
+    training images, order and seed) and the same calibration units, fitted at the first call.
+    Its fit time is kept out of the clock like the rest of the curve's work, then added to every
+    point, as the trainer spends it once.
+    """
+
+    def __init__(self, config: DetectorConfig, train_u8: torch.Tensor, test_u8: torch.Tensor):
+        self.config = config
+        fit, calibration = split_calibration(train_u8.shape[0], config)
+        self.fit_images = train_u8[torch.from_numpy(fit)]
+        self.cal_images = train_u8[torch.from_numpy(calibration)]
+        self.test_images = test_u8
+        self.memory: PatchMemory | None = None
+        self.fit_s = 0.0
+        self._terms: dict[str, np.ndarray] = {}
+        self._cal_features: torch.Tensor | None = None
+
+    def scores(
+        self, model: AttentDifferNetModel, view_ids: torch.Tensor, flow_test: np.ndarray
+    ) -> np.ndarray:
+        """``flow_test`` with the local term added (unchanged when the config has none)."""
+        if not self.config.model.patch.enabled:
+            return flow_test
+        cpu = torch.device("cpu")
+        if self.memory is None:
+            started = time.monotonic()
+            self.memory = PatchMemory(self.config.model.patch)
+            self.memory.fit(patch_batches(model, self.fit_images, cpu, 0), self.config.train.seed)
+            self.fit_s = time.monotonic() - started
+            for name, images in (("cal", self.cal_images), ("test", self.test_images)):
+                terms = [self.memory.image_terms(v) for v in patch_batches(model, images, cpu, 0)]
+                self._terms[name] = torch.cat(terms).double().numpy()
+            self._cal_features = test_features(model, self.cal_images, view_ids, cpu, 0)
+        assert self._cal_features is not None
+        self.memory.set_spreads(flow_scores(model, self._cal_features), self._terms["cal"])
+        return self.memory.combine(flow_test, self._terms["test"])
 
 
 def _split(scores: np.ndarray, n_normal: int) -> dict[str, list[float]]:

@@ -45,6 +45,8 @@ SWITCHES = (
     "model.intensity=none",
     "model.view_group=rotations",
     "model.feature_stages=last",
+    "model.feature_pool=mean",
+    "model.patch.enabled=false",
 )
 
 

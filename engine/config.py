@@ -26,6 +26,9 @@ CollapseAction = Literal["stop", "warn"]
 FlowInput = Literal["raw", "standardize", "whiten"]
 # Which stage outputs are pooled: the last stage only (the paper) or every stage.
 FeatureStages = Literal["last", "all"]
+# How a stage's map becomes a vector: its spatial mean (the paper), or mean, maximum and spread
+# per channel (a small crack raises a channel's maximum and spread long before its mean).
+FeaturePool = Literal["mean", "mean_max_std"]
 # Per-image intensity normalisation before the backbone: none (the paper), mean/spread, or ranks.
 IntensityNorm = Literal["none", "standardize", "equalize"]
 # The views of an image: arbitrary rotations (the paper) or the 8 lossless flips and quarter turns.
@@ -97,6 +100,28 @@ class FlowConfig:
 
 
 @dataclass(frozen=True)
+class PatchConfig:
+    """A local term beside the flow: nearest-neighbour distances of the image's patches to a
+    memory of training patches (off in the paper). The image's term is its largest patch
+    distance; with the flow's, each in units of its spread over the calibration normals."""
+
+    enabled: bool = False
+    # Backbone output strides whose maps make the patch vectors (3×3-averaged, the coarser
+    # upsampled to the finest grid, concatenated).
+    strides: tuple[int, ...] = (8, 16)
+    # Share of the training patches kept in memory (a seeded random choice), and a cap.
+    memory_fraction: float = 0.1
+    max_memory: int = 50_000
+
+    def __post_init__(self) -> None:
+        if not self.strides or any(stride < 1 for stride in self.strides):
+            raise ConfigError("model.patch.strides must be one or more positive numbers")
+        if not 0.0 < self.memory_fraction <= 1.0:
+            raise ConfigError("model.patch.memory_fraction must be in (0, 1]")
+        _at_least("model.patch.max_memory", self.max_memory, 1)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Architecture: backbone, attention variant, multi-scale input and flow."""
 
@@ -104,6 +129,7 @@ class ModelConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
+    patch: PatchConfig = field(default_factory=PatchConfig)
     image_size: int = 448
     scales: int = 3  # full size, then /2, /4 of the normalised tensor (nearest)
     # Permutation seeds are offset by this value (block k uses seed + k).
@@ -112,6 +138,7 @@ class ModelConfig:
     # spread of the training features), "whiten" (shrinkage covariance) or "raw" (the paper).
     flow_input: FlowInput = "standardize"
     feature_stages: FeatureStages = "last"
+    feature_pool: FeaturePool = "mean"
     intensity: IntensityNorm = "none"
     view_group: ViewGroup = "rotations"
 
@@ -119,6 +146,7 @@ class ModelConfig:
         object.__setattr__(self, "variant", _member("model.variant", self.variant, Variant))
         _choice("model.flow_input", self.flow_input, get_args(FlowInput))
         _choice("model.feature_stages", self.feature_stages, get_args(FeatureStages))
+        _choice("model.feature_pool", self.feature_pool, get_args(FeaturePool))
         _choice("model.intensity", self.intensity, get_args(IntensityNorm))
         _choice("model.view_group", self.view_group, get_args(ViewGroup))
         _at_least("model.image_size", self.image_size, 32)

@@ -77,6 +77,8 @@ def preset_config(name: str, model: ModelConfig | None = None) -> DetectorConfig
                 image_size=224,
                 scales=1,
                 feature_stages="all",
+                feature_pool="mean_max_std",
+                patch=dataclasses.replace(base.model.patch, enabled=True),
                 flow_input="whiten",
                 intensity="standardize",
                 view_group="dihedral",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -151,4 +151,57 @@ def score_images(
         return np.empty(0)
     with torch.inference_mode():
         features = test_features(model, images_u8, view_ids, device, batch_size, on_batch)
-    return flow_scores(model, features)
+    return with_patch_term(model, flow_scores(model, features), images_u8, device, batch_size)
+
+
+def with_patch_term(
+    model: AttentDifferNetModel,
+    flow: np.ndarray,
+    images_u8: torch.Tensor,
+    device: torch.device,
+    batch_size: int,
+) -> np.ndarray:
+    """The detector's score from the flow's: unchanged, or summed with the local term (both in
+    calibration units) when the model keeps a patch memory."""
+    memory = model.patch_memory
+    if memory is None:
+        return flow
+    return memory.combine(flow, patch_terms(model, images_u8, device, batch_size))
+
+
+def patch_batches(
+    model: AttentDifferNetModel,
+    images_u8: torch.Tensor,
+    device: torch.device,
+    batch_size: int,
+    on_batch: ViewProgress | None = None,
+) -> Iterator[torch.Tensor]:
+    """Patch vectors (b, P, C, float32) of the images as they are (no turn), batch by batch."""
+    step = max(1, resolve_batch_size(batch_size, device) // 2)
+    with evaluating(model), torch.inference_mode():
+        for start in range(0, images_u8.shape[0], step):
+            x01 = to_unit(images_u8[start : start + step].to(device, non_blocking=True))
+            prepared = model_input(model.config, x01).contiguous(memory_format=torch.channels_last)
+            with autocast_for(device):
+                vectors = model.patch_vectors(prepared)
+            yield vectors.float()
+            if on_batch is not None:
+                on_batch(prepared.shape[0])
+
+
+def patch_terms(
+    model: AttentDifferNetModel,
+    images_u8: torch.Tensor,
+    device: torch.device,
+    batch_size: int,
+    on_batch: ViewProgress | None = None,
+) -> np.ndarray:
+    """Each image's local term: its largest nearest-patch distance to the model's memory."""
+    memory = model.patch_memory
+    if memory is None:
+        raise ValueError("this model keeps no patch memory (model.patch.enabled is off)")
+    terms = [
+        memory.image_terms(vectors).cpu()
+        for vectors in patch_batches(model, images_u8, device, batch_size, on_batch)
+    ]
+    return torch.cat(terms).double().numpy() if terms else np.empty(0)

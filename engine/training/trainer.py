@@ -19,7 +19,7 @@ from engine.data.planted_defects import plant_defects
 from engine.data.views import view_space
 from engine.detector import Detector
 from engine.device import autocast_for, select_device
-from engine.errors import DatasetError, ImageLoadError
+from engine.errors import ConfigError, DatasetError, ImageLoadError
 from engine.evaluation import auroc_two_samples
 from engine.inputs import ImageInput, load_images
 from engine.models.attentdiffernet.loss import nll_loss
@@ -27,6 +27,8 @@ from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
 from engine.scoring import (
     extract_views,
     flow_scores,
+    patch_batches,
+    patch_terms,
     prepare_for_device,
     test_features,
     test_view_ids,
@@ -62,19 +64,34 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def split_calibration(count: int, config: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of ``count`` normal images into (train indices, calibration indices)."""
+def split_calibration(
+    count: int, config: DetectorConfig, sources: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``count`` normal images into (train indices, calibration indices).
+
+    With ``sources`` (one name per image), an image given more than once (a confirmed normal a
+    retraining repeats) is held out whole or not at all, and calibrates once: a copy of a training
+    image would make the calibration normals look more typical than new ones are.
+    """
     train_cfg = config.train
-    order = np.random.default_rng(train_cfg.seed).permutation(count)
+    names = list(sources) if sources is not None else [str(i) for i in range(count)]
+    distinct = list(dict.fromkeys(names))
+    order = np.random.default_rng(train_cfg.seed).permutation(len(distinct))
     if train_cfg.calibration_fraction <= 0:
-        return np.sort(order), np.empty(0, dtype=np.int64)
-    n_cal = max(train_cfg.calibration_min_images, round(train_cfg.calibration_fraction * count))
-    if count - n_cal < 1:
+        return np.arange(count), np.empty(0, dtype=np.int64)
+    n_cal = max(
+        train_cfg.calibration_min_images, round(train_cfg.calibration_fraction * len(distinct))
+    )
+    if len(distinct) - n_cal < 1:
         raise DatasetError(
-            f"{count} usable training images cannot hold out {n_cal} for calibration and still "
-            "train; add normal images or lower calibration_fraction"
+            f"{len(distinct)} usable training images cannot hold out {n_cal} for calibration and "
+            "still train; add normal images or lower calibration_fraction"
         )
-    return np.sort(order[n_cal:]), np.sort(order[:n_cal])
+    held_out = {distinct[i] for i in order[:n_cal]}
+    first = {name: index for index, name in reversed(list(enumerate(names)))}
+    train_rows = [i for i, name in enumerate(names) if name not in held_out]
+    cal_rows = sorted(first[name] for name in held_out)
+    return np.array(train_rows, dtype=np.int64), np.array(cal_rows, dtype=np.int64)
 
 
 def train(
@@ -94,10 +111,8 @@ def train(
     started = time.monotonic()
     run = _Run.start(config, images, on_progress, should_cancel)
     epoch_losses, selection_curve, selected = run.fit(on_epoch, started)
-    cal_features = run.calibration_features()
-    calibration = Calibration.from_scores(
-        flow_scores(run.model, cal_features), config.score.threshold_quantile
-    )
+    cal_scores = run.with_patch_memory(flow_scores(run.model, run.calibration_features()))
+    calibration = Calibration.from_scores(cal_scores, config.score.threshold_quantile)
     detector = Detector(run.model, config, calibration, run.device)
     warnings = [run.guard.warning] if run.guard.warning else []
     if calibration.threshold is None:
@@ -165,7 +180,7 @@ class _Run:
                 f"training needs at least 2 readable normal images, got {loaded.tensor.shape[0]} "
                 f"({len(loaded.failures)} could not be read)"
             )
-        train_idx, cal_idx = split_calibration(loaded.tensor.shape[0], config)
+        train_idx, cal_idx = split_calibration(loaded.tensor.shape[0], config, loaded.names)
         model = prepare_for_device(AttentDifferNetModel(model_cfg), device)
         run = cls(
             config=config,
@@ -195,6 +210,13 @@ class _Run:
         cal_views = self.cal_images.shape[0] * self.config.score.test_views
         if train_cfg.epoch_selection == "planted":
             cal_views *= 1 + train_cfg.planted_copies
+        if model_cfg.patch.enabled:
+            if self.cal_images.shape[0] == 0:
+                raise ConfigError(
+                    "model.patch needs held-out calibration images to put its term and the "
+                    "flow's in one unit; set train.calibration_fraction above 0"
+                )
+            cal_views += self.n_train + self.cal_images.shape[0]  # one pass per image
         # Work units: one per extracted view, plus one flow step counted as a batch of views.
         step_units = train_cfg.batch_images * train_cfg.views_per_image
         self.tracker.plan(
@@ -321,6 +343,26 @@ class _Run:
                 loss=losses[-1],
             )
         return float(np.mean(losses))
+
+    def with_patch_memory(self, cal_flow_scores: np.ndarray) -> np.ndarray:
+        """Fill the model's patch memory (if it keeps one) from the training images and set the
+        unit of both terms from the calibration normals; returns their detector scores."""
+        memory = self.model.patch_memory
+        if memory is None:
+            return cal_flow_scores
+        batch_size = self.config.score.batch_size
+
+        def advance(count: int) -> None:
+            self.tracker.advance(count, phase="calibrating", message="patch memory")
+
+        kept = memory.fit(
+            patch_batches(self.model, self.train_images, self.device, batch_size, advance),
+            self.config.train.seed,
+        )
+        logger.info("patch memory: %d patch vectors of %d images", kept, self.n_train)
+        cal_terms = patch_terms(self.model, self.cal_images, self.device, batch_size, advance)
+        memory.set_spreads(cal_flow_scores, cal_terms)
+        return memory.combine(cal_flow_scores, cal_terms)
 
     def calibration_features(self) -> torch.Tensor:
         """Test-view features of the held-out images (N×V×D), extracted once if frozen."""

@@ -59,6 +59,12 @@ def test_default_run_records_curve_scores_drift_and_baselines(fake_elpv: Path) -
             assert np.isfinite(scores["normal"] + scores["defect"]).all()
     # The drifted cells are other cells to the model: scores move.
     assert record["drift_scores"] != record["scores"]
+    # The default keeps a patch memory: the scores are the detector's, the flow's kept apart,
+    # and every point of the curve is the detector's score had training stopped there.
+    assert len(record["flow_scores"]["normal"]) == counts["test_normal"]
+    assert record["flow_scores"] != record["scores"]
+    kept = curve[record["selected_epoch"]]["auroc"]
+    assert kept == pytest.approx(auroc(record["scores"]), abs=1e-9)
 
 
 def test_differnet_run_stops_at_its_budget(fake_elpv: Path) -> None:
@@ -106,6 +112,11 @@ def test_a_switch_changes_one_setting_and_keeps_old_keys() -> None:
     assert changed(default, "model.intensity=none").model.intensity == "none"
     assert "change" not in json.loads(BudgetJob("default", "poly", 0).key)
     assert json.loads(job.key)["change"] == "model.flow.zero_init=false"
+    # A run of another default (another config) never stands in for this one.
+    assert (
+        json.loads(job.key)["config"] != json.loads(BudgetJob("default", "poly", 0).key)["config"]
+    )
+    assert "config" not in json.loads(BudgetJob("differnet", "poly", 0, budget_s=60).key)
     for bad in ("lr=1", "model.nothing=1", "train.lr"):
         with pytest.raises(ValueError):
             changed(default, bad)

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from engine import DatasetError, FeatureCollapseError, TrainingCancelled, TrainProgress, train
+from engine import (
+    ConfigError,
+    DatasetError,
+    FeatureCollapseError,
+    TrainingCancelled,
+    TrainProgress,
+    scoring,
+    train,
+)
 from engine.data.planted_defects import plant_defects
 from engine.evaluation import auroc_two_samples
 from engine.inputs import load_images
@@ -47,6 +55,21 @@ def test_split_is_seeded_and_disjoint() -> None:
     _, cal_b = split_calibration(20, config)
     assert list(cal_a) == list(cal_b) and len(cal_a) == 6
     assert not set(train_a) & set(cal_a) and len(train_a) + len(cal_a) == 20
+
+
+def test_an_image_given_several_times_is_held_out_whole_and_calibrates_once() -> None:
+    config = tiny_config(calibration_fraction=0.3)
+    sources = [f"old-{i}" for i in range(14)] + [f"new-{i}" for i in range(3) for _ in range(3)]
+    train_rows, cal_rows = split_calibration(len(sources), config, sources)
+    trained = {sources[i] for i in train_rows}
+    held_out = [sources[i] for i in cal_rows]
+    assert len(held_out) == len(set(held_out)) == round(0.3 * 17)  # distinct images count
+    assert not trained & set(held_out)  # no copy of a calibration image is trained on
+    assert len(train_rows) + sum(sources.count(name) for name in held_out) == len(sources)
+    # Without repeats the split is the plain seeded one.
+    plain = split_calibration(20, config)
+    named = split_calibration(20, config, [f"image-{i}" for i in range(20)])
+    assert [list(part) for part in plain] == [list(part) for part in named]
 
 
 def test_progress_reports_every_phase_and_ends_complete(normals: list[Path]) -> None:
@@ -171,3 +194,38 @@ def test_validation_selection_stops_after_patience_on_the_lowest_loss(normals: l
     curve = result.selection_curve
     assert result.selected_epoch == int(np.argmin(curve))
     assert len(result.epoch_losses) in (result.selected_epoch + 2, 8)
+
+
+def test_the_patch_term_is_fitted_and_calibrated_with_the_flow(normals: list[Path]) -> None:
+    config = tiny_config()
+    config = config.replace(
+        model=dataclasses.replace(
+            config.model, patch=dataclasses.replace(config.model.patch, enabled=True)
+        )
+    )
+    result = train(config, normals)
+    memory = result.detector.model.patch_memory
+    assert memory is not None and memory.fitted
+    # The calibration normals, scored by the detector, are the calibration's own scores.
+    calibration = load_images(
+        [normals[i] for i in split_calibration(len(normals), config)[1]], 64
+    ).tensor
+    model = result.detector.model
+    views = scoring.test_view_ids(config.model, config.score, config.score.test_views)
+    scored = scoring.score_images(model, calibration, views, torch.device("cpu"), 0)
+    np.testing.assert_allclose(np.sort(scored), result.detector.calibration.scores, rtol=1e-6)
+    # In calibration units the normals sit around 0, whatever the two terms' own scales.
+    assert abs(float(np.median(result.detector.calibration.scores))) < 2.5
+
+
+def test_the_patch_term_without_calibration_images_is_refused_before_training(
+    normals: list[Path],
+) -> None:
+    config = tiny_config(calibration_fraction=0.0)
+    config = config.replace(
+        model=dataclasses.replace(
+            config.model, patch=dataclasses.replace(config.model.patch, enabled=True)
+        )
+    )
+    with pytest.raises(ConfigError, match="calibration"):
+        train(config, normals)

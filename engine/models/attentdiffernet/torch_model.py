@@ -3,7 +3,8 @@
 Images enter as float tensors in [0, 1], shape (B, 3, S, S). The model normalises them with the
 backbone's mean/std, builds the other scales from the *normalised* tensor (nearest interpolation,
 size S / 2**s), runs the stages with attention and pools, averages the final map (or, with
-``feature_stages="all"``, every stage's map) over space and concatenates the scales: a
+``feature_stages="all"``, every stage's map) over space (``feature_pool="mean_max_std"`` adds
+each channel's maximum and spread) and concatenates the scales: a
 (B, scales × per-scale dim) feature vector. Before the flow it is centred and mapped by a fixed
 linear ``feature_whitener`` (identity, per-feature scale, or a shrinkage-covariance whitening).
 
@@ -25,9 +26,22 @@ from engine.errors import ConfigError
 from engine.models.components.attention import CBAMBlock, SEBlock
 from engine.models.components.backbones import Backbone, build_backbone
 from engine.models.components.flow import build_flow
+from engine.models.components.patch_memory import PatchMemory, patch_vectors
 from engine.models.components.whitening import shrinkage_whitener
 
 logger = logging.getLogger(__name__)
+
+# Values per channel that each pooling mode gives.
+POOL_STATISTICS = {"mean": 1, "mean_max_std": 3}
+
+
+def pool_map(stage_map: Tensor, mode: str) -> Tensor:
+    """A stage map (B, C, H, W) as a vector: its spatial mean (B, C), or mean, maximum and
+    spread (population standard deviation) per channel (B, 3C)."""
+    if mode == "mean":
+        return stage_map.mean(dim=(2, 3))
+    flat = stage_map.flatten(2)
+    return torch.cat([flat.mean(dim=2), flat.amax(dim=2), flat.std(dim=2, correction=0)], dim=1)
 
 
 def build_attention(variant: str, channels: int, cfg: AttentionConfig) -> nn.Module:
@@ -75,7 +89,10 @@ class AttentDifferNetModel(nn.Module):
         self.register_buffer("std", _channel_vector(self.backbone.std), persistent=False)
         channels = self.backbone.stage_channels
         self.pooled_stages = range(len(channels)) if config.feature_stages == "all" else [-1]
-        self.feature_dim = config.scales * sum(channels[k] for k in self.pooled_stages)
+        per_channel = POOL_STATISTICS[config.feature_pool]
+        self.feature_dim = (
+            config.scales * per_channel * sum(channels[k] for k in self.pooled_stages)
+        )
         # The flow's input map x ↦ (x − mean)·Wᵀ (identity until set from training features);
         # persistent, so checkpoints carry it.
         self.register_buffer("feature_mean", torch.zeros(self.feature_dim))
@@ -83,6 +100,7 @@ class AttentDifferNetModel(nn.Module):
         self.flow: SequenceINN = build_flow(
             self.feature_dim, config.flow, seed=config.permutation_seed
         )
+        self.patch_memory = PatchMemory(config.patch) if config.patch.enabled else None
         for parameter in self.attention.parameters():
             parameter.requires_grad_(self.attention_trainable)
         self._check_smallest_scale()
@@ -139,8 +157,12 @@ class AttentDifferNetModel(nn.Module):
                 size = (height // 2**scale, width // 2**scale)
                 view = F.interpolate(normalized, size=size, mode="nearest")
             maps = self._scale_features(view, full_size=scale == 0)
-            pooled += [maps[k].mean(dim=(2, 3)) for k in self.pooled_stages]
+            pooled += [pool_map(maps[k], self.config.feature_pool) for k in self.pooled_stages]
         return torch.cat(pooled, dim=1)
+
+    def patch_vectors(self, x01: Tensor) -> Tensor:
+        """Patch vectors (B, P, C) of a [0, 1] batch for the local term (backbone only)."""
+        return patch_vectors(self.backbone, self.normalize(x01), self.config.patch.strides)
 
     def set_feature_statistics(self, features: Tensor) -> None:
         """Fit the flow's input map to training ``features`` (N, D) as ``flow_input`` says.

@@ -15,7 +15,7 @@ from torch import nn
 from engine.config import BACKBONES, AttentionConfig, BackboneConfig, FlowConfig, ModelConfig
 from engine.errors import ConfigError
 from engine.models.attentdiffernet.loss import nll_loss
-from engine.models.attentdiffernet.torch_model import AttentDifferNetModel
+from engine.models.attentdiffernet.torch_model import AttentDifferNetModel, pool_map
 from engine.models.components.attention import CBAMBlock, SEBlock
 
 # AlexNet runs as published from 63 px per scale: 256 px keeps all three scales above it.
@@ -268,3 +268,27 @@ def test_extract_rejects_a_wrong_input_shape(small_flow: FlowConfig) -> None:
     model = _model(small_flow, "none", "mobilenet_v2")
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         model.extract(torch.rand(3, 64, 64))
+
+
+def test_mean_max_std_pooling_gives_each_channels_mean_maximum_and_spread() -> None:
+    stage_map = torch.tensor([[[[0.0, 2.0], [4.0, 6.0]], [[1.0, 1.0], [1.0, 1.0]]]])
+    pooled = pool_map(stage_map, "mean_max_std")
+    expected = [3.0, 1.0, 6.0, 1.0, float(np.std([0.0, 2.0, 4.0, 6.0])), 0.0]
+    torch.testing.assert_close(pooled, torch.tensor([expected]))
+    torch.testing.assert_close(pool_map(stage_map, "mean"), torch.tensor([[3.0, 1.0]]))
+
+
+def test_mean_max_std_pooling_triples_the_feature_dim(small_flow: FlowConfig) -> None:
+    plain = _model(small_flow, "none", "mobilenet_v2", "pre_pool", feature_stages="all")
+    pooled = _model(
+        small_flow,
+        "none",
+        "mobilenet_v2",
+        "pre_pool",
+        feature_stages="all",
+        feature_pool="mean_max_std",
+    )
+    assert pooled.feature_dim == 3 * plain.feature_dim
+    with torch.no_grad():
+        features = pooled.extract(torch.rand(2, 3, 64, 64))
+    assert features.shape == (2, pooled.feature_dim) and torch.isfinite(features).all()
