@@ -37,6 +37,7 @@ from engine.scoring import (
     extract_views,
     flow_scores,
     patch_batches,
+    patch_terms,
     test_features,
     test_view_ids,
     with_patch_term,
@@ -146,7 +147,7 @@ def run(job: BudgetJob, data_dir: Path | None = None) -> dict[str, Any]:
         started = time.monotonic()
         if "test" not in cache:  # frozen extractor: the test features never change
             cache["test"] = test_features(model, test, view_ids, torch.device("cpu"), 0)
-        scores = local.scores(model, view_ids, flow_scores(model, cache["test"]))
+        scores = local.scores(model, flow_scores(model, cache["test"]))
         auroc = float(roc_auc_score(labels, scores))
         train_s = clock.training_s(elapsed) + local.fit_s
         curve.append({"epoch": epoch, "train_s": train_s, "auroc": auroc})
@@ -197,6 +198,7 @@ def run(job: BudgetJob, data_dir: Path | None = None) -> dict[str, Any]:
     )
     if model.patch_memory is not None:
         record["flow_scores"] = _split(flows["clean"], n_normal)
+        record["patch_terms"] = _split(patch_terms(model, test, device, 0), n_normal)
     record["threshold"] = detector.default_threshold
     if job.variant == "none":
         tests = {"clean": test, "drift": drifted}
@@ -209,41 +211,32 @@ class _LocalTerm:
 
     The trainer fills its patch memory once, after the last epoch; the curve asks what the
     detector would have scored had it stopped earlier, so this keeps the same memory (the same
-    training images, order and seed) and the same calibration units, fitted at the first call.
-    Its fit time is kept out of the clock like the rest of the curve's work, then added to every
-    point, as the trainer spends it once.
+    training images, order and seed), filled at the first call. Its fit time is kept out of the
+    clock like the rest of the curve's work, then added to every point, as the trainer spends it
+    once.
     """
 
     def __init__(self, config: DetectorConfig, train_u8: torch.Tensor, test_u8: torch.Tensor):
         self.config = config
-        fit, calibration = split_calibration(train_u8.shape[0], config)
+        fit, _ = split_calibration(train_u8.shape[0], config)
         self.fit_images = train_u8[torch.from_numpy(fit)]
-        self.cal_images = train_u8[torch.from_numpy(calibration)]
         self.test_images = test_u8
-        self.memory: PatchMemory | None = None
+        self.terms: np.ndarray | None = None
         self.fit_s = 0.0
-        self._terms: dict[str, np.ndarray] = {}
-        self._cal_features: torch.Tensor | None = None
 
-    def scores(
-        self, model: AttentDifferNetModel, view_ids: torch.Tensor, flow_test: np.ndarray
-    ) -> np.ndarray:
-        """``flow_test`` with the local term added (unchanged when the config has none)."""
+    def scores(self, model: AttentDifferNetModel, flow_test: np.ndarray) -> np.ndarray:
+        """``flow_test`` combined with the local term (unchanged when the config has none)."""
         if not self.config.model.patch.enabled:
             return flow_test
-        cpu = torch.device("cpu")
-        if self.memory is None:
+        if self.terms is None:
+            cpu = torch.device("cpu")
             started = time.monotonic()
-            self.memory = PatchMemory(self.config.model.patch)
-            self.memory.fit(patch_batches(model, self.fit_images, cpu, 0), self.config.train.seed)
+            memory = PatchMemory(self.config.model.patch)
+            memory.fit(patch_batches(model, self.fit_images, cpu, 0), self.config.train.seed)
             self.fit_s = time.monotonic() - started
-            for name, images in (("cal", self.cal_images), ("test", self.test_images)):
-                terms = [self.memory.image_terms(v) for v in patch_batches(model, images, cpu, 0)]
-                self._terms[name] = torch.cat(terms).double().numpy()
-            self._cal_features = test_features(model, self.cal_images, view_ids, cpu, 0)
-        assert self._cal_features is not None
-        self.memory.set_spreads(flow_scores(model, self._cal_features), self._terms["cal"])
-        return self.memory.combine(flow_test, self._terms["test"])
+            terms = [memory.image_terms(v) for v in patch_batches(model, self.test_images, cpu, 0)]
+            self.terms = torch.cat(terms).double().numpy()
+        return PatchMemory.combine(flow_test, self.terms)
 
 
 def _split(scores: np.ndarray, n_normal: int) -> dict[str, list[float]]:

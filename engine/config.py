@@ -103,7 +103,7 @@ class FlowConfig:
 class PatchConfig:
     """A local term beside the flow: nearest-neighbour distances of the image's patches to a
     memory of training patches (off in the paper). The image's term is its largest patch
-    distance; with the flow's, each in units of its spread over the calibration normals."""
+    distance; its score, the geometric mean of that term and the flow's score."""
 
     enabled: bool = False
     # Backbone output strides whose maps make the patch vectors (3×3-averaged, the coarser

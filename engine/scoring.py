@@ -161,8 +161,8 @@ def with_patch_term(
     device: torch.device,
     batch_size: int,
 ) -> np.ndarray:
-    """The detector's score from the flow's: unchanged, or summed with the local term (both in
-    calibration units) when the model keeps a patch memory."""
+    """The detector's score from the flow's: unchanged, or combined with the local term when the
+    model keeps a patch memory (``PatchMemory.combine``)."""
     memory = model.patch_memory
     if memory is None:
         return flow

@@ -19,7 +19,7 @@ from engine.data.planted_defects import plant_defects
 from engine.data.views import view_space
 from engine.detector import Detector
 from engine.device import autocast_for, select_device
-from engine.errors import ConfigError, DatasetError, ImageLoadError
+from engine.errors import DatasetError, ImageLoadError
 from engine.evaluation import auroc_two_samples
 from engine.inputs import ImageInput, load_images
 from engine.models.attentdiffernet.loss import nll_loss
@@ -211,11 +211,6 @@ class _Run:
         if train_cfg.epoch_selection == "planted":
             cal_views *= 1 + train_cfg.planted_copies
         if model_cfg.patch.enabled:
-            if self.cal_images.shape[0] == 0:
-                raise ConfigError(
-                    "model.patch needs held-out calibration images to put its term and the "
-                    "flow's in one unit; set train.calibration_fraction above 0"
-                )
             cal_views += self.n_train + self.cal_images.shape[0]  # one pass per image
         # Work units: one per extracted view, plus one flow step counted as a batch of views.
         step_units = train_cfg.batch_images * train_cfg.views_per_image
@@ -345,8 +340,8 @@ class _Run:
         return float(np.mean(losses))
 
     def with_patch_memory(self, cal_flow_scores: np.ndarray) -> np.ndarray:
-        """Fill the model's patch memory (if it keeps one) from the training images and set the
-        unit of both terms from the calibration normals; returns their detector scores."""
+        """Fill the model's patch memory (if it keeps one) from the training images; returns the
+        calibration normals' detector scores."""
         memory = self.model.patch_memory
         if memory is None:
             return cal_flow_scores
@@ -361,7 +356,6 @@ class _Run:
         )
         logger.info("patch memory: %d patch vectors of %d images", kept, self.n_train)
         cal_terms = patch_terms(self.model, self.cal_images, self.device, batch_size, advance)
-        memory.set_spreads(cal_flow_scores, cal_terms)
         return memory.combine(cal_flow_scores, cal_terms)
 
     def calibration_features(self) -> torch.Tensor:

@@ -3,8 +3,9 @@
 Pooled features average a small crack away; a patch vector (the backbone's maps at a few output
 strides, 3×3-averaged and brought to one grid) keeps it. Training keeps a seeded random share of
 the training images' patch vectors; an image's term is the largest distance of any of its patches
-to the nearest one in memory. The flow's and this term are summed after each is put in units of
-its spread over the held-out calibration normals (0 = their median), so neither dominates by scale.
+to the nearest one in memory. The image score is the geometric mean of the flow's score and this
+term: a ranking that no rescaling of either term changes, so neither dominates by its units and
+no weight has to be estimated from the few held-out normals.
 """
 
 from __future__ import annotations
@@ -60,17 +61,14 @@ def nearest_distances(queries: Tensor, memory: Tensor) -> Tensor:
 
 
 class PatchMemory(nn.Module):
-    """Normal patch vectors and the calibration spreads that put both terms in one unit."""
+    """Normal patch vectors of the training images (a seeded random share of them)."""
 
     memory: Tensor
-    spreads: Tensor
 
     def __init__(self, config: PatchConfig) -> None:
         super().__init__()
         self.config = config
         self.register_buffer("memory", torch.empty(0, 0))
-        # median and interquartile range of the flow's, then the patch term's, calibration scores
-        self.register_buffer("spreads", torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=torch.float64))
 
     @property
     def fitted(self) -> bool:
@@ -103,32 +101,15 @@ class PatchMemory(nn.Module):
         flat = patches.reshape(-1, patches.shape[-1]).to(self.memory)
         return nearest_distances(flat, self.memory).view(patches.shape[0], -1).amax(dim=1)
 
-    def set_spreads(self, flow_scores: np.ndarray, patch_terms: np.ndarray) -> None:
-        """Fit the unit of each term to its calibration normals (median, interquartile range)."""
-        values = [value for scores in (flow_scores, patch_terms) for value in _centre(scores)]
-        self.spreads = torch.tensor(values, dtype=torch.float64, device=self.spreads.device)
-
-    def combine(self, flow_scores: np.ndarray, patch_terms: np.ndarray) -> np.ndarray:
-        """The image score: both terms in calibration units, summed."""
-        flow_median, flow_spread, patch_median, patch_spread = self.spreads.tolist()
-        flow = (np.asarray(flow_scores, dtype=np.float64) - flow_median) / flow_spread
-        patch = (np.asarray(patch_terms, dtype=np.float64) - patch_median) / patch_spread
-        return flow + patch
+    @staticmethod
+    def combine(flow_scores: np.ndarray, patch_terms: np.ndarray) -> np.ndarray:
+        """The image score: the geometric mean of the flow's score and the patch term."""
+        flow = np.asarray(flow_scores, dtype=np.float64)
+        patch = np.asarray(patch_terms, dtype=np.float64)
+        return np.sqrt(np.clip(flow, 0.0, None) * np.clip(patch, 0.0, None))
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         stored = state_dict.get(prefix + "memory")
         if isinstance(stored, Tensor):  # the memory's size is known only once it is read
             self.memory = torch.empty_like(stored, device=self.memory.device)
         super()._load_from_state_dict(state_dict, prefix, *args)
-
-
-def _centre(scores: np.ndarray) -> tuple[float, float]:
-    """Median and interquartile range of ``scores`` (the range never below a tiny positive)."""
-    values = np.asarray(scores, dtype=np.float64)
-    if values.size == 0:
-        raise ValueError("the score unit needs at least one calibration image")
-    low, median, high = np.quantile(values, [0.25, 0.5, 0.75])
-    spread = float(high - low)
-    if not spread > 0:
-        spread = max(float(np.abs(values).mean()), 1e-12)
-    return float(median), spread

@@ -64,13 +64,12 @@ def test_an_empty_memory_refuses_to_score() -> None:
         _memory().image_terms(torch.zeros(1, 2, 2))
 
 
-def test_both_terms_are_summed_in_units_of_their_calibration_spread() -> None:
-    memory = _memory()
-    flow_cal = np.array([1.0, 2.0, 3.0, 4.0, 5.0])  # median 3, IQR 2
-    patch_cal = 100.0 * flow_cal  # median 300, IQR 200: a hundred times the flow's scale
-    memory.set_spreads(flow_cal, patch_cal)
-    combined = memory.combine(np.array([3.0, 7.0, 3.0]), np.array([300.0, 300.0, 700.0]))
-    np.testing.assert_allclose(combined, [0.0, 2.0, 2.0])  # neither term outweighs the other
+def test_the_score_is_the_geometric_mean_so_no_rescaling_of_a_term_changes_the_ranking() -> None:
+    flow = np.array([1.0, 4.0, 2.0, 0.5])
+    patch = np.array([9.0, 1.0, 2.0, 30.0])
+    np.testing.assert_allclose(PatchMemory.combine(flow, patch), np.sqrt(flow * patch))
+    ranking = np.argsort(PatchMemory.combine(flow, patch))
+    assert list(np.argsort(PatchMemory.combine(1000.0 * flow, 0.01 * patch))) == list(ranking)
 
 
 def test_a_model_with_a_patch_memory_round_trips_its_memory() -> None:
@@ -84,12 +83,10 @@ def test_a_model_with_a_patch_memory_round_trips_its_memory() -> None:
     assert model.patch_memory is not None
     with torch.no_grad():
         model.patch_memory.fit([model.patch_vectors(torch.rand(3, 3, 64, 64))], seed=0)
-    model.patch_memory.set_spreads(np.array([1.0, 2.0, 4.0]), np.array([5.0, 6.0, 9.0]))
     restored = AttentDifferNetModel(config, load_backbone_weights=False)
     restored.load_state_dict(model.state_dict(), strict=True)
     assert restored.patch_memory is not None
     torch.testing.assert_close(restored.patch_memory.memory, model.patch_memory.memory)
-    torch.testing.assert_close(restored.patch_memory.spreads, model.patch_memory.spreads)
 
 
 def test_without_the_switch_a_model_has_no_patch_memory() -> None:
