@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -28,9 +29,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from bench.common import RESULTS_DIR, Report, log, md_table
-from bench.elpv_data import ImageCache
+from bench.elpv_data import ImageCache, SplitImages
 from bench.heatmaps import job_config
 from bench.lot_change import LotChange
 from dashboard.services.drift_statistics import drift_stats, reference
@@ -128,7 +130,18 @@ def _model_figures(
     }
 
 
-def _train(config: Any, images: list[np.ndarray]) -> tuple[Detector, float]:
+def _files(folder: Path, prefix: str, images: torch.Tensor) -> list[Path]:
+    """The images as PNG files, so that a cell given twice is one source to the trainer (its
+    copies are then held out for calibration whole or not at all, as in the studio)."""
+    paths = []
+    for index, image in enumerate(images):
+        path = folder / f"{prefix}-{index:05d}.png"
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)
+        paths.append(path)
+    return paths
+
+
+def _train(config: Any, images: list[Path]) -> tuple[Detector, float]:
     started = time.monotonic()
     detector = train(config, images).detector
     return detector, time.monotonic() - started
@@ -141,7 +154,19 @@ def run_seed(args: argparse.Namespace, seed: int) -> list[Record]:
     lot = lot_of(args)
     config = job_config("none", seed)
     images = ImageCache(args.data_dir).get(args.cell_type, config.model.image_size).split(seed)
-    train_cells = _arrays(images.train)
+    with tempfile.TemporaryDirectory() as folder:
+        return _run_seed(args, seed, lot, config, images, Path(folder))
+
+
+def _run_seed(
+    args: argparse.Namespace,
+    seed: int,
+    lot: LotChange,
+    config: Any,
+    images: SplitImages,
+    folder: Path,
+) -> list[Record]:
+    train_cells = _files(folder, "train", images.train)
     parent, parent_s = _train(config, train_cells)
     log(f"seed {seed}: parent trained on {len(train_cells)} cells in {parent_s:.0f} s")
     old_normal = _scores(parent, images.test_normal)
@@ -163,7 +188,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> list[Record]:
             "lot": _model_figures(parent, new_normal[rest], new_defect, rest_batches),
             "train_s": parent_s,
         }
-        added = _arrays(new_normal_images[torch.as_tensor(confirmed)])
+        added = _files(folder, f"confirmed-k{k}", new_normal_images[torch.as_tensor(confirmed)])
         for mode in args.modes:
             copies = 1
             if mode == "balanced":
@@ -364,7 +389,7 @@ def write_report(args: argparse.Namespace, records: list[Record], status: str) -
         f"balanced child: the k confirmed cells repeated until they make up "
         f"{args.balanced_share:.0%} of the training set"
         + (f", at most {args.max_copies} copies each" if args.max_copies else "")
-        + " (copies may fall into the 10 % the trainer holds out for calibration)",
+        + " (a cell and its copies are held out for calibration whole or not at all)",
         f"drift batches: {BATCH_NORMALS} normal and {BATCH_DEFECTS} defective cells each, scored "
         "by the model named, against that model's calibration normals",
         "false alarms and recall: at each model's own calibration threshold",
