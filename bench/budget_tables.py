@@ -210,6 +210,37 @@ def switch_table(records: Sequence[Record]) -> str:
     return md_table(headers, rows)
 
 
+def terms_table(records: Sequence[Record]) -> str:
+    """Each term of the default alone against the detector's score (variant none, paired):
+    what the patch term adds to the flow, on the same model and cells."""
+    rows = []
+    for record in records:
+        job = record["job"]
+        if job["kind"] != "default" or job["variant"] != "none" or "patch_terms" not in record:
+            continue
+        both, flow, patch = record["scores"], record["flow_scores"], record["patch_terms"]
+        rows.append(
+            [
+                f"{job['cell_type']} s{job['seed']}",
+                f"{100 * auroc(flow):.2f}",
+                f"{100 * auroc(patch):.2f}",
+                f"{100 * auroc(both):.2f}",
+                _delta_cell(paired_delta([_pair(both, flow)])),
+                _delta_cell(paired_delta([_pair(both, patch)])),
+            ]
+        )
+    rows.sort()
+    headers = [
+        "split",
+        "flow alone %",
+        "patch term alone %",
+        "detector (both) %",
+        "Δ detector − flow alone, points",
+        "Δ detector − patch term alone",
+    ]
+    return md_table(headers, rows)
+
+
 def time_to_reach(curve: Sequence[dict[str, float]], target: float) -> float | None:
     """Training seconds until the curve first reaches ``target`` AUROC (None: never)."""
     for point in curve:
@@ -432,6 +463,10 @@ def write_report(records: Sequence[Record], args: argparse.Namespace, *, complet
     report.add(
         "Cost of the drift: drifted minus clean, same model and cells (points, 95 % interval)",
         paired_table(drifted, types, seeds, other=clean),
+    )
+    report.add(
+        "The detector's two terms alone (variant none; same model and cells, paired)",
+        terms_table(records),
     )
     report.add(
         "Each default reverted alone (variant none; paired against the default)",
