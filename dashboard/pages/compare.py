@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import streamlit as st
 from PIL import Image
 
 from dashboard import charts, context
 from dashboard.services import compare as service
-from dashboard.services import heatmaps
+from dashboard.services import compare_images, heatmaps
 from dashboard.services.auroc_interval import BOOTSTRAP_MAX_IMAGES
 from dashboard.services.data_version import DataKey
 from dashboard.services.heatmap_labels import METHODS_HELP, method_label
@@ -92,45 +91,41 @@ def _charts(comparison: service.Comparison) -> None:
 
 def _disagreements(comparison: service.Comparison) -> list[int]:
     st.subheader("Where the models disagree")
-    frame = service.disagreements(comparison)
-    if frame.empty:
+    positions = compare_images.disagreeing(comparison)
+    if positions.size == 0:
         st.caption(
             "The models give the same verdict on every common image (under each model's active "
             "threshold; models without an active threshold give none)."
         )
         return []
     st.caption(
-        f"{len(frame)} of {comparison.image_ids.size} images get different verdicts (verdict and "
-        "score per model, under each model's active threshold)."
+        f"{positions.size} of {comparison.image_ids.size} images get different verdicts (verdict "
+        "and score per model, under each model's active threshold)."
     )
-    st.dataframe(
-        frame.head(MAX_DISAGREEMENT_ROWS).drop(columns=["image_id"]),
-        hide_index=True,
-        key="adn_cmp_disagree",
-    )
-    return [int(i) for i in frame["image_id"]]
+    shown = positions[:MAX_DISAGREEMENT_ROWS]
+    files = compare_images.image_files(context.session_factory(), comparison.image_ids[shown])
+    frame = compare_images.disagreement_frame(comparison, shown, files)
+    st.dataframe(frame.drop(columns=["image_id"]), hide_index=True, key="adn_cmp_disagree")
+    return [int(i) for i in comparison.image_ids[positions].tolist()]
 
 
 @st.fragment
 def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> None:
     """The chosen image and each model's heatmap overlay; reruns alone when the choice moves."""
     st.subheader("Heatmaps side by side")
-    ids = comparison.image_ids.tolist()
+    order = compare_images.picker_order(comparison, disagreeing, MAX_IMAGE_CHOICES)
+    factory = context.session_factory()
+    files = compare_images.image_files(factory, order)
+    position = compare_images.positions_of(comparison, order)
     shown = set(disagreeing)
-    by_score = np.argsort(-comparison.scores.mean(axis=0), kind="stable")
-    order = disagreeing[:MAX_IMAGE_CHOICES] + [
-        ids[i] for i in by_score[:MAX_IMAGE_CHOICES] if ids[i] not in shown
-    ]
-    order = order[:MAX_IMAGE_CHOICES]
-    position = {image_id: index for index, image_id in enumerate(ids)}
     left, right = st.columns([3, 1])
     chosen = left.selectbox(
         "Image",
         order,
         format_func=lambda i: (
-            f"{short_name(comparison.names[position[i]])} · "
+            f"{short_name(files[i].original_name) if i in files else f'#{i}'} · "
             f"truth {comparison.truths[position[i]] or '—'}"
-            + (" · models disagree" if i in disagreeing else "")
+            + (" · models disagree" if i in shown else "")
         ),
         key="adn_cmp_image",
         help=f"The images where the models disagree first, then the highest-scored "
@@ -140,21 +135,24 @@ def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> Non
     if chosen is None:
         return
     index = position[int(chosen)]
+    found = files.get(int(chosen))
+    if found is None:
+        st.error("Cannot show this image: it is no longer in the store.")
+        return
     data_dir = context.store_settings().data_dir
     try:
         original = heatmaps.load_display_image(
-            service.image_path(data_dir, comparison, index), max_side=512
+            compare_images.image_path(data_dir, found), max_side=512
         )
     except heatmaps.PictureError as exc:
         st.error(f"Cannot show this image: {exc}")
         return
-    factory = context.session_factory()
     methods = service.heatmap_methods(factory, int(chosen), comparison.models)
     if not methods:
         st.info("None of these models stored a heatmap of this image.")
         st.image(original, caption="Original", width=320)
         return
-    shown = st.segmented_control(
+    method_choice = st.segmented_control(
         "Heatmaps",
         [EVERY_METHOD, *methods],
         default=methods[0],
@@ -162,7 +160,8 @@ def _side_by_side(comparison: service.Comparison, disagreeing: list[int]) -> Non
         key="adn_cmp_method",
         help=METHODS_HELP,
     )
-    for method in methods if shown == EVERY_METHOD else [shown or methods[0]]:
+    picked = methods if method_choice == EVERY_METHOD else [method_choice or methods[0]]
+    for method in picked:
         pngs = service.heatmap_pngs(factory, int(chosen), comparison.models, method)
         _map_row(comparison, index, original, pngs, opacity, method)
 

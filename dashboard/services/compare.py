@@ -15,7 +15,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,17 +31,17 @@ from dashboard.services.thresholds import model_verdicts
 from db.errors import NotFoundError
 from db.models import ModelStatus
 from db.repositories import (
-    current_labels,
+    ScoreColumns,
+    current_labels_between,
     get_batch,
     get_heatmap_png,
     get_job,
     get_model_version,
     heatmap_methods_of,
-    list_scored_images,
+    score_columns,
     training_image_ids,
 )
 from db.session import session_scope
-from db.storage import resolve_data_path
 
 logger = logging.getLogger(__name__)
 
@@ -186,14 +185,14 @@ def column_names(models: Sequence[ModelChoice]) -> list[str]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Paired scores of several models on the images all of them scored."""
+    """Paired scores of several models on the images all of them scored (by image id,
+    ascending). Names and files are read only for the images a page lists
+    (``compare_images.image_files``)."""
 
     models: tuple[ModelChoice, ...]
     columns: list[str]
     image_ids: np.ndarray
-    names: list[str]
     categories: np.ndarray  # object array of category names (NO_CATEGORY when empty)
-    storage_paths: list[str]
     truths: np.ndarray  # object array: "anomalous", "normal" or None
     scores: np.ndarray  # (models, images)
     verdicts: np.ndarray  # (models, images) object: model verdicts under active thresholds
@@ -202,11 +201,11 @@ class Comparison:
 
     @property
     def labelled(self) -> np.ndarray:
-        return np.array([t is not None for t in self.truths], dtype=bool)
+        return np.array([t is not None for t in self.truths.tolist()], dtype=bool)
 
     @property
     def positives(self) -> np.ndarray:
-        return np.array([t == "anomalous" for t in self.truths], dtype=bool)
+        return np.equal(self.truths, "anomalous").astype(bool)
 
 
 def load_comparison(factory: SessionFactory, models: Sequence[ModelChoice]) -> Comparison:
@@ -215,42 +214,74 @@ def load_comparison(factory: SessionFactory, models: Sequence[ModelChoice]) -> C
         return _comparison(session, models)
 
 
+def _sorted(columns: ScoreColumns) -> tuple[np.ndarray, np.ndarray]:
+    """The columns' image ids in ascending order, and the order that sorts them."""
+    ids = np.fromiter(columns.image_ids, dtype=np.int64, count=len(columns))
+    order = np.argsort(ids, kind="stable")
+    return ids[order], order
+
+
+def _truths(known: np.ndarray, image_ids: np.ndarray, labels: dict[int, str]) -> np.ndarray:
+    """Per image: the current verdict when it says anomalous or normal, else the known label."""
+    truths = known.copy()
+    decided = {i: v for i, v in labels.items() if v in ("anomalous", "normal")}
+    if decided:
+        ids = np.fromiter(decided, dtype=np.int64, count=len(decided))
+        values = np.array(list(decided.values()), dtype=object)
+        hit = np.isin(image_ids, ids)
+        order = np.argsort(ids)
+        truths[hit] = values[order][np.searchsorted(ids[order], image_ids[hit])]
+    return truths
+
+
 def _comparison(session: Session, models: Sequence[ModelChoice]) -> Comparison:
-    rows = [list_scored_images(session, model_version_id=m.id) for m in models]
-    per_model = [{r.image_id: r.score for r in model_rows} for model_rows in rows]
-    scored = set.intersection(*(set(r) for r in per_model)) if per_model else set()
+    """Read each model's (image, score) columns (the first model's with the images' category
+    and known label) and pair them by image id with numpy."""
+    if not models:
+        empty = np.empty(0, dtype=object)
+        return Comparison(
+            (),
+            [],
+            np.empty(0, dtype=np.int64),
+            empty,
+            empty,
+            np.empty((0, 0)),
+            np.empty((0, 0), dtype=object),
+        )
+    first = score_columns(session, model_version_id=models[0].id, with_images=True)
+    others = [score_columns(session, model_version_id=m.id) for m in models[1:]]
+    first_ids, first_order = _sorted(first)
+    common = first_ids
+    for columns in others:
+        common = np.intersect1d(common, _sorted(columns)[0], assume_unique=True)
     trained = set().union(*(training_image_ids(session, m.id) for m in models))
-    common = sorted(scored - trained)
-    images = {r.image_id: r for r in rows[0]} if rows else {}
-    labels = current_labels(session, model_version_id=models[0].id) if models else {}
-    truths = []
-    for image_id in common:
-        label = labels.get(image_id)
-        known = images[image_id].known_label
-        truths.append(label if label in ("anomalous", "normal") else known)
-    raw_categories = [images[i].category for i in common]
-    scores = np.array([[scored[i] for i in common] for scored in per_model], dtype=np.float64)
-    scores = scores.reshape(len(models), len(common))
-    verdicts = np.empty((len(models), len(common)), dtype=object)
+    left_out = np.isin(common, np.fromiter(trained, dtype=np.int64, count=len(trained)))
+    common = common[~left_out]
+    labels = current_labels_between(session, int(common[0]), int(common[-1])) if common.size else {}
+    at = first_order[np.searchsorted(first_ids, common)]
+    rows = [np.asarray(first.scores, dtype=np.float64)[at]]
+    for columns in others:
+        ids, order = _sorted(columns)
+        rows.append(
+            np.asarray(columns.scores, dtype=np.float64)[order[np.searchsorted(ids, common)]]
+        )
+    scores = np.vstack(rows)
+    raw_categories = np.array(first.categories, dtype=object)[at]
+    known = np.array(first.known_labels, dtype=object)[at]
+    verdicts = np.empty((len(models), common.size), dtype=object)
     for index, model in enumerate(models):
-        verdicts[index] = model_verdicts(session, model.id, scores[index], raw_categories)
+        verdicts[index] = model_verdicts(session, model.id, scores[index], raw_categories.tolist())
+    categories = np.array([c or NO_CATEGORY for c in raw_categories.tolist()], dtype=object)
     return Comparison(
         models=tuple(models),
         columns=column_names(models),
-        image_ids=np.array(common, dtype=np.int64),
-        names=[images[i].original_name for i in common],
-        categories=np.array([c or NO_CATEGORY for c in raw_categories], dtype=object),
-        storage_paths=[images[i].storage_path for i in common],
-        truths=np.array(truths, dtype=object),
+        image_ids=common,
+        categories=categories,
+        truths=_truths(known, common, labels),
         scores=scores,
         verdicts=verdicts,
-        excluded_training=len(scored & trained),
+        excluded_training=int(left_out.sum()),
     )
-
-
-def image_path(data_dir: Path, comparison: Comparison, index: int) -> Path:
-    """Absolute path of the file of the comparison's ``index``-th image."""
-    return resolve_data_path(data_dir, comparison.storage_paths[index])
 
 
 def heatmap_methods(
@@ -417,26 +448,3 @@ def normalised_scores(comparison: Comparison) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["model", "label", "scaled"])
     return pd.concat(frames, ignore_index=True)
-
-
-def disagreements(comparison: Comparison) -> pd.DataFrame:
-    """Images whose model verdicts (under each model's active threshold) are not all the same."""
-    records = []
-    for position, image_id in enumerate(comparison.image_ids.tolist()):
-        verdicts = comparison.verdicts[:, position]
-        decided = {v for v in verdicts if v is not None}
-        if len(decided) < 2:
-            continue
-        record: dict[str, Any] = {
-            "image_id": image_id,
-            "image": display_name(comparison.names[position]),
-            "category": comparison.categories[position],
-            "truth": comparison.truths[position] or "—",
-        }
-        for index, column in enumerate(comparison.columns):
-            record[column] = (
-                f"{verdicts[index] or 'no threshold'} ({comparison.scores[index, position]:.3g})"
-            )
-        records.append(record)
-    columns = ["image_id", "image", "category", "truth", *comparison.columns]
-    return pd.DataFrame(records, columns=columns)

@@ -26,10 +26,11 @@ from db.repositories import (
     BatchScores,
     ScoredBatch,
     batch_scores,
-    batch_verdict_labels,
     current_labels,
+    current_labels_between,
+    get_batch,
     get_model_version,
-    newest_scored_batch,
+    newest_score,
     scored_batches,
 )
 from db.session import session_scope
@@ -180,17 +181,26 @@ def drift_view(
 
 def newest_batch_drift(factory: SessionFactory, model_version_id: int) -> BatchDrift | None:
     """The drift of the batch a model scored last (every category), or None before its first
-    score or without calibration normals. Reads that batch only: cheap enough for every page."""
+    score or without calibration normals. Reads that batch's scores once (its count is theirs,
+    its newest score the model's newest) and the verdicts in its images' id range: cheap
+    enough for every page."""
     with session_scope(factory) as session:
-        batch_id = newest_scored_batch(session, model_version_id)
-        if batch_id is None:
+        newest = newest_score(session, model_version_id)
+        if newest is None:
             return None
         ref = _reference(get_model_version(session, model_version_id).calibration_json)
         if ref is None:
             return None
-        batch = scored_batches(session, model_version_id=model_version_id, batch_id=batch_id)[0]
-        rows = batch_scores(session, model_version_id=model_version_id, batch_id=batch_id)
-        labels = batch_verdict_labels(session, batch_id)
+        found = get_batch(session, newest.batch_id)
+        rows = batch_scores(session, model_version_id=model_version_id, batch_id=found.id)
+        labels = (
+            current_labels_between(session, min(rows.image_ids), max(rows.image_ids))
+            if rows
+            else {}
+        )
+        batch = ScoredBatch(
+            found.id, found.name, found.purpose, found.created_at, newest.scored_at, len(rows)
+        )
     _, scores, truths = _columns(rows, labels)
     return _batch_drift(ref, batch, scores, truths, None)
 

@@ -3,9 +3,10 @@
 from db.repositories.audit import list_audit, record_audit
 from db.repositories.batch_scores import (
     BatchScores,
+    NewestScore,
     ScoredBatch,
     batch_scores,
-    batch_verdict_labels,
+    newest_score,
     newest_scored_batch,
     scored_batches,
 )
@@ -68,6 +69,7 @@ from db.repositories.review_queue import (
     list_labelled_scores,
     list_scores,
 )
+from db.repositories.score_columns import ImageFile, ScoreColumns, image_files, score_columns
 from db.repositories.scores import (
     ScoredImage,
     find_score,
@@ -114,6 +116,7 @@ from db.repositories.users import (
 from db.repositories.verdicts import (
     add_verdict,
     current_labels,
+    current_labels_between,
     current_verdict,
     current_verdicts,
     latest_verdict_id,
@@ -124,7 +127,10 @@ __all__ = [
     "UNLABELLED",
     "BatchScores",
     "ConfirmedNormal",
+    "ImageFile",
     "LabelledScore",
+    "NewestScore",
+    "ScoreColumns",
     "ScoreOrder",
     "ScorePage",
     "ScoreRow",
@@ -135,7 +141,6 @@ __all__ = [
     "all_scores",
     "authenticate",
     "batch_scores",
-    "batch_verdict_labels",
     "claim_job",
     "confirmed_normals",
     "copy_training_images",
@@ -150,6 +155,7 @@ __all__ = [
     "create_project",
     "create_user",
     "current_labels",
+    "current_labels_between",
     "current_verdict",
     "current_verdicts",
     "discard_empty_batch",
@@ -177,6 +183,7 @@ __all__ = [
     "heartbeat",
     "heatmap_methods_of",
     "image_file_path",
+    "image_files",
     "is_cancel_requested",
     "latest_verdict_id",
     "list_audit",
@@ -195,6 +202,7 @@ __all__ = [
     "mark_model_failed",
     "mark_model_ready",
     "model_names",
+    "newest_score",
     "newest_scored_batch",
     "parent_ids",
     "record_audit",
@@ -204,6 +212,7 @@ __all__ = [
     "require_project_by_name",
     "restore_threshold",
     "save_threshold",
+    "score_columns",
     "scored_batches",
     "scored_categories",
     "set_active",

@@ -1,5 +1,5 @@
-"""A model's scores by image batch: the few columns per score, the batches they fall in, the
-newest scored batch and the current verdicts of one batch (for the drift view)."""
+"""A model's scores by image batch: the few columns per score, the batches they fall in and the
+model's newest score (for the drift view)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from db.models import Image, ImageBatch, Score, Verdict
-from db.repositories.verdicts import latest_verdict_id
+from db.models import Image, ImageBatch, Score
+from db.repositories._common import plain_columns
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,13 @@ class ScoredBatch(NamedTuple):
     scores: int
 
 
+class NewestScore(NamedTuple):
+    """The score a model version wrote last: its image's batch and when."""
+
+    batch_id: int
+    scored_at: datetime
+
+
 def _images_of(batch_id: int) -> Select[int]:
     """The images of one batch, as a subquery that steers SQLite to the batch index (without
     table statistics it would walk every score of the model and join each to its image)."""
@@ -53,7 +60,7 @@ def batch_scores(
     batch_id: int | None = None,
 ) -> BatchScores:
     """Every score of a model version with its image's batch (only images of ``category``, or of
-    one batch, when given): four columns, one query."""
+    one batch, when given): four columns, one query, read without the ORM's per-row work."""
     query = (
         select(Image.batch_id, Score.image_id, Score.score, Image.known_label)
         .join(Image, Image.id == Score.image_id)
@@ -62,9 +69,17 @@ def batch_scores(
     if category is not None:
         query = query.where(Image.category == category)
     if batch_id is not None:
-        query = query.where(Score.image_id.in_(_images_of(batch_id)))
-    rows = session.execute(query).all()
-    return BatchScores(*zip(*rows, strict=True)) if rows else BatchScores()
+        query = query.where(_in_batch(session, batch_id))
+    return BatchScores(*plain_columns(session, query))
+
+
+def _in_batch(session: Session, batch_id: int) -> ColumnElement[bool]:
+    """The joined image is in the batch: through ``_images_of`` on SQLite, as a plain filter
+    elsewhere (PostgreSQL then visits each image once, not twice: 130 instead of 190 ms for a
+    batch of 100,000 images)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return Score.image_id.in_(_images_of(batch_id))
+    return Image.batch_id == batch_id
 
 
 def scored_batches(
@@ -98,25 +113,24 @@ def scored_batches(
     return [ScoredBatch(int(i), n, p, c, s, int(k)) for i, n, p, c, s, k in session.execute(query)]
 
 
-def newest_scored_batch(session: Session, model_version_id: int) -> int | None:
-    """The batch of the image a model version scored last (the scores' (model, scored_at)
-    index answers it), or None before its first score."""
-    query = (
-        select(Image.batch_id)
-        .join(Score, Score.image_id == Image.id)
+def newest_score(session: Session, model_version_id: int) -> NewestScore | None:
+    """The batch and time of the score a model version wrote last (by scored_at, then id), or
+    None before its first score. The newest score is found on the scores' (model, scored_at)
+    index before its one image is joined: joining first walks every score's image."""
+    newest = (
+        select(Score.image_id, Score.scored_at)
         .where(Score.model_version_id == model_version_id)
         .order_by(Score.scored_at.desc(), Score.id.desc())
         .limit(1)
+        .subquery()
     )
-    batch_id = session.scalar(query)
-    return None if batch_id is None else int(batch_id)
+    row = session.execute(
+        select(Image.batch_id, newest.c.scored_at).join(newest, newest.c.image_id == Image.id)
+    ).first()
+    return None if row is None else NewestScore(int(row[0]), row[1])
 
 
-def batch_verdict_labels(session: Session, batch_id: int) -> dict[int, str]:
-    """The current verdict label of every reviewed image of one batch."""
-    query = (
-        select(Verdict.image_id, Verdict.label)
-        .join(Image, Image.id == Verdict.image_id)
-        .where(Image.batch_id == batch_id, Verdict.id == latest_verdict_id(Verdict.image_id))
-    )
-    return {int(image_id): str(label) for image_id, label in session.execute(query)}
+def newest_scored_batch(session: Session, model_version_id: int) -> int | None:
+    """The batch of the image a model version scored last, or None before its first score."""
+    newest = newest_score(session, model_version_id)
+    return None if newest is None else newest.batch_id

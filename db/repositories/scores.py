@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
-from sqlalchemy import exists, func, select
+from sqlalchemy import ScalarSelect, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -132,6 +132,20 @@ def get_heatmap(
     ).one_or_none()
 
 
+def _score_id(image_id: int, model_version_id: int) -> ScalarSelect[int]:
+    """The id of the score of (image, model version), as a scalar subquery.
+
+    Heatmaps are looked up by that one id: PostgreSQL then walks the heatmaps' (score, method)
+    index, where a join to the scores may scan every heatmap while the tables have no
+    statistics yet (after a bulk load, before autovacuum's first ANALYZE).
+    """
+    return (
+        select(Score.id)
+        .where(Score.image_id == image_id, Score.model_version_id == model_version_id)
+        .scalar_subquery()
+    )
+
+
 def get_heatmap_png(
     session: Session,
     *,
@@ -141,12 +155,8 @@ def get_heatmap_png(
 ) -> bytes | None:
     """PNG bytes of the heatmap of (image, model version) by ``method``, or None."""
     return session.scalar(
-        select(Heatmap.png)
-        .join(Score, Score.id == Heatmap.score_id)
-        .where(
-            Score.image_id == image_id,
-            Score.model_version_id == model_version_id,
-            Heatmap.method == method,
+        select(Heatmap.png).where(
+            Heatmap.score_id == _score_id(image_id, model_version_id), Heatmap.method == method
         )
     )
 
@@ -155,9 +165,9 @@ def get_heatmap_pngs(session: Session, *, image_id: int, model_version_id: int) 
     """PNG bytes of every stored heatmap of (image, model version), by method, in the order of
     ``jobspec.HeatmapMethod`` (the default first)."""
     rows = session.execute(
-        select(Heatmap.method, Heatmap.png)
-        .join(Score, Score.id == Heatmap.score_id)
-        .where(Score.image_id == image_id, Score.model_version_id == model_version_id)
+        select(Heatmap.method, Heatmap.png).where(
+            Heatmap.score_id == _score_id(image_id, model_version_id)
+        )
     ).all()
     found = {str(method): bytes(png) for method, png in rows}
     return {m: found[m] for m in sorted(found, key=_method_rank)}
@@ -166,15 +176,19 @@ def get_heatmap_pngs(session: Session, *, image_id: int, model_version_id: int) 
 def heatmap_methods_of(
     session: Session, *, image_id: int, model_version_ids: Sequence[int]
 ) -> dict[int, tuple[str, ...]]:
-    """The stored heatmap methods of one image under each model version (default first)."""
-    rows = session.execute(
-        select(Score.model_version_id, Heatmap.method)
-        .join(Score, Score.id == Heatmap.score_id)
-        .where(Score.image_id == image_id, Score.model_version_id.in_(list(model_version_ids)))
-    ).all()
+    """The stored heatmap methods of one image under each model version (default first): the
+    scores' ids first, then the heatmaps by those ids (see ``_score_id``)."""
+    scored = select(Score.id, Score.model_version_id).where(
+        Score.image_id == image_id, Score.model_version_id.in_(list(model_version_ids))
+    )
+    score_models = {int(i): int(m) for i, m in session.execute(scored)}
     methods: dict[int, list[str]] = {int(m): [] for m in model_version_ids}
-    for model_id, method in rows:
-        methods[int(model_id)].append(str(method))
+    if score_models:
+        rows = session.execute(
+            select(Heatmap.score_id, Heatmap.method).where(Heatmap.score_id.in_(list(score_models)))
+        ).all()
+        for score_id, method in rows:
+            methods[score_models[int(score_id)]].append(str(method))
     return {m: tuple(sorted(found, key=_method_rank)) for m, found in methods.items()}
 
 

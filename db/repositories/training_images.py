@@ -24,10 +24,8 @@ from db.models import (
     TrainingImage,
     TrainingSource,
 )
-from db.repositories._common import check_choice
+from db.repositories._common import IN_CHUNK, check_choice, chunks
 from jobspec import JobSpecError, TrainSpec
-
-IN_CHUNK = 500  # ids per IN (...) list, well below every database's parameter limit
 
 
 @dataclass(frozen=True)
@@ -56,13 +54,6 @@ def trainable_images(
             ImageBatch.purpose == BatchPurpose.TRAIN.value
         )
     return query
-
-
-def chunks(ids: Iterable[int]) -> Iterable[list[int]]:
-    """Sorted distinct ``ids`` in lists of at most ``IN_CHUNK``."""
-    wanted = sorted(set(ids))
-    for start in range(0, len(wanted), IN_CHUNK):
-        yield wanted[start : start + IN_CHUNK]
 
 
 def record_training_images(

@@ -98,6 +98,21 @@ def current_labels(session: Session, *, model_version_id: int) -> dict[int, str]
     return {int(image_id): str(label) for image_id, label in session.execute(query)}
 
 
+def current_labels_between(
+    session: Session, first_image_id: int, last_image_id: int
+) -> dict[int, str]:
+    """The current verdict label of every reviewed image whose id lies in first..last.
+
+    Reads the verdicts alone (their image index), never the images or scores: callers that hold
+    the ids they need (a batch's, the images every compared model scored) look them up in it.
+    """
+    query = select(Verdict.image_id, Verdict.label).where(
+        Verdict.image_id.between(first_image_id, last_image_id),
+        Verdict.id == latest_verdict_id(Verdict.image_id),
+    )
+    return {int(image_id): str(label) for image_id, label in session.execute(query)}
+
+
 def verdict_history(session: Session, image_id: int) -> list[Verdict]:
     """Every verdict of an image, newest (= current) first."""
     return list(

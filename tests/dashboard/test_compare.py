@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from dashboard.services import compare as service
+from dashboard.services import compare_images
 from dashboard.services.models import ModelChoice
 from db.repositories import (
     add_verdict,
@@ -181,9 +182,7 @@ def _comparison(
         models=(_choice(1, "none"), _choice(2, "cbam")),
         columns=["No attention", "CBAM"],
         image_ids=np.arange(n),
-        names=[f"img{i}" for i in range(n)],
         categories=np.array(categories, dtype=object),
-        storage_paths=[""] * n,
         truths=np.array(truths, dtype=object),
         scores=scores,
         verdicts=np.full((2, n), None, dtype=object),
@@ -298,6 +297,5 @@ def test_heatmaps_of_one_image_come_per_model_and_method(studio: StudioData) -> 
     assert pngs[0] != pngs[1] and pngs[0] != by_method[HeatmapMethod.INPUT_GRADIENT.value][0]
     missing = service.heatmap_pngs(studio.factory, image_id, group.models, "gradcam")
     assert missing == [None, None]
-    comparison = service.load_comparison(studio.factory, group.models)
-    index = comparison.image_ids.tolist().index(image_id)
-    assert service.image_path(studio.settings.data_dir, comparison, index).is_file()
+    files = compare_images.image_files(studio.factory, [image_id])
+    assert compare_images.image_path(studio.settings.data_dir, files[image_id]).is_file()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import numpy as np
@@ -219,6 +219,18 @@ def test_newest_batch_is_the_one_scored_last(scene: Scene) -> None:
         )
     newest = drift.newest_batch_drift(factory, scene.model_id)
     assert newest is not None and newest.name == "week 2" and not newest.drifted
+
+
+def test_the_newest_batch_reads_as_in_the_full_view_with_verdicts(scene: Scene) -> None:
+    studio, ids = scene.studio, scene.image_ids["new lot"]
+    _verdicts(studio, ids[:30], "anomalous")
+    _verdicts(studio, ids[:5], "normal")  # a changed mind: the latest verdict counts
+    _verdicts(studio, ids[30:40], "unsure")  # no verdict: the upload label (none) stays
+    _verdicts(studio, scene.image_ids["week 2"][-3:], "anomalous")  # another batch's
+    newest = drift.newest_batch_drift(studio.factory, scene.model_id)
+    entry = _by_name(drift.drift_view(studio.factory, scene.model_id, None))["new lot"]
+    assert newest == replace(entry, histogram=())  # the fast path, the full view's numbers
+    assert newest.known_anomalous == 25 and newest.known_normal == 5
 
 
 def test_the_view_reads_the_store_in_few_queries(scene: Scene) -> None:

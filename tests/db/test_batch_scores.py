@@ -12,7 +12,8 @@ from db.models import Score, utcnow
 from db.repositories import (
     add_verdict,
     batch_scores,
-    batch_verdict_labels,
+    current_labels_between,
+    newest_score,
     newest_scored_batch,
     scored_batches,
     upsert_score,
@@ -60,15 +61,30 @@ def test_scores_by_batch_with_scopes_counts_and_the_newest(session: Session) -> 
     assert [b.id for b in only] == [second.id]
     assert newest_scored_batch(session, model.id) == first.id
     assert newest_scored_batch(session, other.id) == first.id
+    # The newest score's time is the newest of its batch's (what the batch list reports).
+    assert newest_score(session, model.id) == (first.id, batches[0].scored_at)
+    assert newest_score(session, make_model(session, project).id) is None
 
 
-def test_batch_verdict_labels_are_the_current_verdicts(session: Session) -> None:
+def test_current_labels_between_are_the_current_verdicts_of_the_id_range(session: Session) -> None:
     project = make_project(session)
     reviewer = make_user(session)
     batch, elsewhere = make_batch(session, project), make_batch(session, project)
+    before = make_image(session, elsewhere)
     changed, unsure = make_image(session, batch), make_image(session, batch)
-    outside = make_image(session, elsewhere)
+    after = make_image(session, elsewhere)
     for image, label in ((changed, "anomalous"), (changed, "normal"), (unsure, "unsure")):
         add_verdict(session, image_id=image.id, label=label, user=reviewer)
-    add_verdict(session, image_id=outside.id, label="normal", user=reviewer)
-    assert batch_verdict_labels(session, batch.id) == {changed.id: "normal", unsure.id: "unsure"}
+    for image in (before, after):
+        add_verdict(session, image_id=image.id, label="normal", user=reviewer)
+    assert current_labels_between(session, changed.id, unsure.id) == {
+        changed.id: "normal",
+        unsure.id: "unsure",
+    }
+    assert current_labels_between(session, before.id, after.id) == {
+        before.id: "normal",
+        changed.id: "normal",
+        unsure.id: "unsure",
+        after.id: "normal",
+    }
+    assert current_labels_between(session, after.id + 1, after.id + 9) == {}
