@@ -19,7 +19,7 @@ class Preset(StrEnum):
 
 PRESET_HELP: dict[Preset, str] = {
     Preset.FAST: "the studio's default, measured on ELPV: 224 px, whitened flow input, dihedral "
-    "views, epoch chosen on held-out normals, a patch term for small defects (minutes on a CPU)",
+    "views, a patch term for small defects (minutes on a CPU)",
     Preset.PAPER: "the paper exactly: 448 px, 192 epochs, 64 test views, raw features (hours on "
     "a CPU)",
     Preset.TINY: "a smoke test: 64 px, 2 epochs, a small flow (seconds; not for real inspection)",
