@@ -162,7 +162,8 @@ def test_cancel_stops_training_and_cleans_up(settings: WorkerSettings, factory: 
         pytest.fail(f"training never reported an epoch: {job.message!r}")
     assert job.result_json is not None and job.result_json["live"]["phase"] == "training"
     assert any(name.startswith(".tmp-") for name in _leftovers(settings.data_dir))
-    with session_scope(factory) as session:
+    # As the dashboard does: take the write lock first, the worker is writing its progress.
+    with session_scope(factory, immediate=True) as session:
         request_cancel(session, job_id)
     runner.join(timeout=30)
     assert not runner.is_alive()
@@ -300,7 +301,8 @@ def test_a_job_sent_to_the_wrong_task_fails(settings: WorkerSettings, factory: F
 def test_a_cancelled_queued_job_is_not_run(settings: WorkerSettings, factory: Factory) -> None:
     seeded = seed_project(factory, settings.data_dir, n_train=3, n_inspect=2)
     _model_id, job_id = queue_train(factory, seeded)
-    with session_scope(factory) as session:
+    # As the dashboard does: take the write lock first, the worker is writing its progress.
+    with session_scope(factory, immediate=True) as session:
         request_cancel(session, job_id)
     assert run_job(job_id, TrainJob(), settings) == SKIPPED
     assert job_row(factory, job_id).attempts == 0
