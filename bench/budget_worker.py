@@ -192,13 +192,15 @@ def run(job: BudgetJob, data_dir: Path | None = None) -> dict[str, Any]:
     drifted = drift_images(test, seed=1000 + job.seed)
     features = {"clean": cache["test"], "drift": test_features(model, drifted, view_ids, device, 0)}
     flows = {name: flow_scores(model, values) for name, values in features.items()}
-    record["scores"] = _split(with_patch_term(model, flows["clean"], test, device, 0), n_normal)
+    record["scores"] = _split(flows["clean"], n_normal)
     record["drift_scores"] = _split(
         with_patch_term(model, flows["drift"], drifted, device, 0), n_normal
     )
     if model.patch_memory is not None:
+        terms = patch_terms(model, test, device, 0)  # once: kept apart and combined
+        record["scores"] = _split(PatchMemory.combine(flows["clean"], terms), n_normal)
         record["flow_scores"] = _split(flows["clean"], n_normal)
-        record["patch_terms"] = _split(patch_terms(model, test, device, 0), n_normal)
+        record["patch_terms"] = _split(terms, n_normal)
     record["threshold"] = detector.default_threshold
     if job.variant == "none":
         tests = {"clean": test, "drift": drifted}

@@ -66,3 +66,10 @@ def pg_factory(fresh_pg_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(fresh_pg_url, pool_size=5)
     yield make_session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def factory(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
+    """A migrated store: the SQLite file of the test, or a fresh PostgreSQL database."""
+    name = "session_factory" if request.param == "sqlite" else "pg_factory"
+    yield request.getfixturevalue(name)

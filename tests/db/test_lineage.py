@@ -5,7 +5,6 @@ Each test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,13 +33,6 @@ from db.repositories import (
 )
 from db.session import make_engine, make_session_factory, session_scope
 from tests.db.factories import make_batch, make_image, make_model, make_project, make_user
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def factory(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
-    """A migrated store: the SQLite file of the test, or a fresh PostgreSQL database."""
-    name = "session_factory" if request.param == "sqlite" else "pg_factory"
-    yield request.getfixturevalue(name)
 
 
 def _aged(session: Session, image: Image, minutes: int) -> Image:

@@ -4,11 +4,9 @@ category walk, the newest score, verdicts by image id range, and heatmaps by sco
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,13 +37,6 @@ from tests.db.factories import (
     make_user,
     png_bytes,
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def factory(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
-    """A migrated store: the SQLite file of the test, or a fresh PostgreSQL database."""
-    name = "session_factory" if request.param == "sqlite" else "pg_factory"
-    yield request.getfixturevalue(name)
 
 
 @dataclass(frozen=True)
