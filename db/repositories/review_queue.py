@@ -132,7 +132,6 @@ def _base_query(model_version_id: int) -> _Parts:
             Score.score,
             Score.percentile,
             Score.scored_at,
-            exists().where(Heatmap.score_id == Score.id).label("has_heatmap"),
             func.coalesce(own.id, shared.id).label("threshold_id"),
             case((has_own, own.category)).label("threshold_category"),
             func.coalesce(own.version, shared.version).label("threshold_version"),
@@ -198,10 +197,22 @@ def _filtered(
     return query
 
 
-def _row(mapping: Any) -> ScoreRow:
-    values = dict(mapping)
-    values["has_heatmap"] = bool(values["has_heatmap"])
-    return ScoreRow(**values)
+def _rows(
+    session: Session, mappings: Any, *, model_version_id: int | None = None
+) -> list[ScoreRow]:
+    """Queue rows with their heatmap flag, looked up for these rows' scores only (or, with
+    ``model_version_id``, for the whole model at once). A per-row EXISTS in the queue query
+    lets PostgreSQL, once it has statistics, hash every heatmap of the store for a page of one."""
+    found = [dict(m) for m in mappings]
+    if model_version_id is not None:
+        owned = select(Score.id).where(Score.model_version_id == model_version_id)
+        flagged = select(Heatmap.score_id).where(Heatmap.score_id.in_(owned))
+    else:
+        flagged = select(Heatmap.score_id).where(
+            Heatmap.score_id.in_([r["score_id"] for r in found])
+        )
+    with_heatmap = set(session.scalars(flagged.distinct())) if found else set()
+    return [ScoreRow(**values, has_heatmap=values["score_id"] in with_heatmap) for values in found]
 
 
 def _count(session: Session, query: Select[*tuple[Any, ...]]) -> int:
@@ -253,13 +264,14 @@ def list_scores(
     else:
         query = query.order_by(Score.score.desc(), Score.id)
     rows = session.execute(query.limit(limit).offset(offset)).mappings()
-    return ScorePage([_row(r) for r in rows], total, limit, offset)
+    return ScorePage(_rows(session, rows), total, limit, offset)
 
 
 def all_scores(session: Session, *, model_version_id: int) -> list[ScoreRow]:
     """Every queue row of a model version, highest score first, in one query (for export)."""
     query = _base_query(model_version_id).query.order_by(Score.score.desc(), Score.id)
-    return [_row(r) for r in session.execute(query).mappings()]
+    rows = session.execute(query).mappings()
+    return _rows(session, rows, model_version_id=model_version_id)
 
 
 def _audit_page(
@@ -272,7 +284,7 @@ def _audit_page(
     if not page_ids:
         return ScorePage([], len(ids), limit, offset)
     rows = session.execute(query.where(Score.id.in_(page_ids))).mappings()
-    by_id = {r["score_id"]: _row(r) for r in rows}
+    by_id = {r.score_id: r for r in _rows(session, rows)}
     return ScorePage([by_id[i] for i in page_ids if i in by_id], len(ids), limit, offset)
 
 
