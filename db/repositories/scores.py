@@ -22,14 +22,12 @@ from jobspec import DEFAULT_HEATMAP_METHOD, HeatmapMethod, values_of
 
 @dataclass(frozen=True)
 class ScoredImage:
-    """One score of a model version with what the dashboard shows about its image."""
+    """One score of a model version with what threshold tuning needs of its image."""
 
     image_id: int
     score: float
     category: str | None
     known_label: str | None
-    original_name: str
-    storage_path: str
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -200,15 +198,13 @@ def _method_rank(method: str) -> int:
 def list_scored_images(
     session: Session, *, model_version_id: int, category: str | None = None
 ) -> list[ScoredImage]:
-    """Every score of a model version (only images of `category` when given), in score order."""
+    """Every score of a model version (only images of `category` when given), in stored order."""
     query = (
         select(
             Score.image_id,
             Score.score,
             Image.category,
             Image.known_label,
-            Image.original_name,
-            Image.storage_path,
         )
         .join(Image, Image.id == Score.image_id)
         .where(Score.model_version_id == model_version_id)
@@ -216,10 +212,7 @@ def list_scored_images(
     )
     if category is not None:
         query = query.where(Image.category == category)
-    return [
-        ScoredImage(int(i), float(s), c, k, str(n), str(p))
-        for i, s, c, k, n, p in session.execute(query)
-    ]
+    return [ScoredImage(int(i), float(s), c, k) for i, s, c, k in session.execute(query)]
 
 
 def store_version(session: Session, model_version_id: int) -> tuple[int, ...]:
