@@ -10,7 +10,6 @@ Gaussian and PatchCore-style baselines on the same split and backbone. It writes
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from bench.baselines import PatchCore, PatchCoreConfig, gaussian_scores
-from bench.common import peak_rss_mb
+from bench.common import config_digest, peak_rss_mb
 from bench.drift import drift_images
 from bench.elpv_data import ImageCache
 from engine.config import DetectorConfig
@@ -72,7 +71,7 @@ class BudgetJob:
         if not self.change:
             del fields["change"]
         if self.kind != "differnet":
-            fields["config"] = hashlib.sha256(self.config().to_json().encode()).hexdigest()[:12]
+            fields["config"] = config_digest(self.config())
         return json.dumps(fields, sort_keys=True)
 
     def config(self) -> DetectorConfig:

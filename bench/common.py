@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import platform
 import re
@@ -12,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,6 +24,15 @@ SHARED_MACHINE_NOTE = (
     "timings come from one run on the machine named above; on a shared CPU machine (other jobs "
     "running) they are noisy: compare ratios measured in the same run, not absolute values"
 )
+
+if TYPE_CHECKING:
+    from engine.config import DetectorConfig
+
+
+def config_digest(config: DetectorConfig) -> str:
+    """A short digest of everything a detector config sets (seed included): a stored run keyed
+    by it never stands in for a run of another default."""
+    return hashlib.sha256(config.to_json().encode()).hexdigest()[:12]
 
 
 def engine_version() -> str:

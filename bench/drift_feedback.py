@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.common import RESULTS_DIR, Report, log, md_table
+from bench.common import RESULTS_DIR, Report, config_digest, log, md_table
 from bench.elpv_data import ImageCache, SplitImages
 from bench.heatmaps import job_config
 from bench.lot_change import LotChange
@@ -206,6 +206,7 @@ def _run_seed(
             record = {
                 "cell_type": args.cell_type,
                 "seed": seed,
+                "config": config_digest(config),
                 "k": k,
                 "mode": mode,
                 "lot": lot.describe(),
@@ -406,10 +407,19 @@ def write_report(args: argparse.Namespace, records: list[Record], status: str) -
     return report.write(args.out)
 
 
+def of_today(records: Sequence[Record]) -> list[Record]:
+    """The records of today's default detector (a run of an earlier default has another config
+    digest, or none)."""
+    digests = {
+        seed: config_digest(job_config("none", seed)) for seed in {r["seed"] for r in records}
+    }
+    return [r for r in records if r.get("config") == digests[r["seed"]]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the seeds not stored yet, then write the report."""
+    """Run the seeds not stored yet for today's default, then write the report."""
     args = parse_args(argv)
-    done = {r["seed"] for r in read_store(args.store)}
+    done = {r["seed"] for r in of_today(read_store(args.store))}
     todo = [] if args.report_only else [s for s in args.seeds if s not in done]
     args.store.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -417,8 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with args.store.open("a", encoding="utf-8") as handle:
                 for record in records:
                     handle.write(json.dumps(record) + "\n")
-            write_report(args, read_store(args.store), "running")
-    records = [r for r in read_store(args.store) if r["seed"] in args.seeds]
+            write_report(args, of_today(read_store(args.store)), "running")
+    records = [r for r in of_today(read_store(args.store)) if r["seed"] in args.seeds]
     complete = {r["seed"] for r in records} >= set(args.seeds)
     path = write_report(args, records, "complete" if complete else "INCOMPLETE")
     log(f"wrote {path}")
