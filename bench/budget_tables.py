@@ -384,7 +384,9 @@ def plot_curves(records: Sequence[Record], path: Path) -> Path:
     types = sorted({r["job"]["cell_type"] for r in records})
     first_seed = min(r["job"]["seed"] for r in records)
     fig, axes = plt.subplots(1, len(types), figsize=(6.5 * len(types), 4.2), squeeze=False)
+    colours = {"none": "C0", "se": "C1", "cbam": "C2"}
     for ax, cell_type in zip(axes[0], types, strict=True):
+        long_run = False
         for record in records:
             job = record["job"]
             if (
@@ -401,14 +403,17 @@ def plot_curves(records: Sequence[Record], path: Path) -> Path:
                 else f"DifferNet's procedure, {job['variant']}"
             )
             style = "-o" if job["kind"] == "default" else "--s"
-            ax.plot(minutes, values, style, markersize=3, label=name)
+            colour = colours.get(job["variant"]) if job["kind"] == "default" else "C3"
+            long_run = long_run or job["kind"] != "default"
+            ax.plot(minutes, values, style, color=colour, markersize=3, label=name)
             if job["kind"] == "default" and "baselines" in record:
                 for key, colour in (("gauss8", "grey"), ("patchcore", "black")):
                     value = 100 * auroc(record["baselines"][f"{key}-clean"])
                     ax.axhline(
                         value, color=colour, linewidth=0.8, linestyle=":", label=BASELINES[key]
                     )
-        ax.set_xscale("symlog", linthresh=1.0)
+        if long_run:  # DifferNet's hour beside minutes: a log axis keeps both readable
+            ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlabel("training time, minutes (2 CPU cores shared by two runs)")
         ax.set_ylabel("image AUROC, %")
         ax.set_title(f"ELPV {cell_type}, split seed {first_seed}")
